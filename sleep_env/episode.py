@@ -1,0 +1,83 @@
+"""Per-episode state of :class:`~sleep_env.core.SleepEnv` and action parsing (internal)."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sleep_env.errors import InvalidAction
+from sleep_env.stream import Stream
+from sleep_env.types import SleepWindow, StepRecord
+
+__all__ = ["Episode", "parse_action", "add_counts", "TOTALS"]
+
+TOTALS = ("evicted", "denied", "missed", "overwritten", "sleeps")
+"""The running counts an episode keeps (reported as ``info["<name>_total"]``)."""
+
+
+@dataclass(kw_only=True)
+class Episode:
+    """The mutable state of one lifetime (rebuilt by every ``reset``)."""
+
+    stream: Stream
+    pos: int = 0  # index of the presented item (== len(items) once the stream is exhausted)
+    memory: tuple[str, ...] = ()  # short-term memory items, oldest first
+    model_version: int = 0
+    window: SleepWindow | None = None  # set while asleep
+    steps: int = 0
+    ended: str | None = None  # None, "terminated" or "truncated"
+    since_sleep: int = 0  # items answered since the last wake
+    day: list[tuple[str, str | None]] = field(default_factory=list)  # queries since last wake
+    deferred: tuple[int, ...] = ()  # probe rows postponed to the wake step
+    totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOTALS, 0))
+    records: list[StepRecord] = field(default_factory=list)
+
+    @property
+    def context(self) -> str:
+        """The short-term memory as the agent sees it: items joined by newlines."""
+        return "\n".join(self.memory)
+
+
+def parse_action(action: Any) -> tuple[str, bool]:
+    """Return ``(response, wants_sleep)`` from an action mapping.
+
+    Args:
+        action: ``{"response": str, "sleep": 0 or 1}``; ``sleep`` may be omitted (= 0) and may be
+            a bool, a Python or numpy integer, or a 0-d integer array.
+
+    Returns:
+        ``(response, wants_sleep)``: the response text and whether sleep was requested.
+
+    Raises:
+        InvalidAction: If the action does not have that form.
+    """
+    if not isinstance(action, Mapping) or "response" not in action:
+        raise InvalidAction(
+            f"action must be a mapping {{'response': str, 'sleep': 0 or 1}}, got {action!r:.200}; "
+            "e.g. env.step({'response': 'Paris', 'sleep': 0})"
+        )
+    response, sleep = action["response"], action.get("sleep", 0)
+    if not isinstance(response, str):
+        raise InvalidAction(
+            f"action['response'] must be a str, got {type(response).__name__} {response!r:.200}"
+        )
+    integral = isinstance(sleep, numbers.Integral) or (
+        isinstance(sleep, np.ndarray)
+        and sleep.ndim == 0
+        and (np.issubdtype(sleep.dtype, np.integer) or sleep.dtype == bool)
+    )
+    if not integral or int(sleep) not in (0, 1):
+        raise InvalidAction(
+            f"action['sleep'] must be 0 or 1, got {sleep!r}; pass 1 to request sleep"
+        )
+    return response, bool(int(sleep))
+
+
+def add_counts(totals: dict[str, int], **counts: int) -> None:
+    """Add ``counts`` into the running ``totals`` in place."""
+    for key, value in counts.items():
+        totals[key] += value

@@ -1,0 +1,341 @@
+"""Procedural fictional facts: knowledge incorporation about people who do not exist.
+
+Each seed defines a population of fictional people (syllable-generated first and last names such as
+"Zorvak Quillby", unique within the seed), each with a home town (a syllable-generated town name), a
+job (from :data:`JOBS`) and a pet (from :data:`PETS`). Item ``idx`` is one fact: entity
+``idx // len(attributes)``, attribute ``attributes[idx % len(attributes)]``. An entity's name and
+attribute values are a pure function of ``(seed, entity)``, drawn from
+``np.random.default_rng([seed, entity])``, so any item can be rebuilt from ``(seed, idx)`` alone.
+
+Templates (``{n}`` is the person's full name, ``{v}`` the value). A prompt reads
+``"Question: <question>\\nAnswer: <stem>"`` and ends where the answer starts, so a model's
+continuation is the answer:
+
+- city: study ``{n} lives in {v}.``; prompt "Where does {n} live?" / "{n} lives in"; probe
+  "In which town is {n}'s home?" / "{n}'s home town is".
+- job: study ``{n} works as a {v}.`` (``an`` before a vowel); prompt "What does {n} do for a
+  living?" / "{n} works as"; probe "What is {n}'s profession?" / "By profession, {n} is".
+- pet: study ``{n} has a pet {v}.``; prompt "What pet does {n} have?" / "{n} has a pet"; probe
+  "Which animal is {n}'s pet?" / "{n}'s pet is".
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Sequence
+
+import numpy as np
+
+from tasks.base import Problem, Task
+
+__all__ = ["FactsTask", "normalize_answer", "ATTRIBUTES", "JOBS", "PETS"]
+
+ATTRIBUTES: tuple[str, ...] = ("city", "job", "pet")
+"""The attribute kinds a :class:`FactsTask` can ask about."""
+
+JOBS: tuple[str, ...] = (
+    "baker", "pilot", "carpenter", "dentist", "farmer", "florist", "nurse", "plumber",
+    "teacher", "tailor", "chemist", "architect", "librarian", "lawyer", "mechanic", "painter",
+    "butcher", "electrician", "engineer", "journalist", "photographer", "surgeon", "accountant",
+    "gardener",
+)  # fmt: skip
+"""Common one-word professions (24)."""
+
+PETS: tuple[str, ...] = (
+    "cat", "dog", "ferret", "rabbit", "hamster", "parrot", "tortoise", "goldfish", "canary",
+    "lizard", "iguana", "gecko", "hedgehog", "chinchilla", "snake", "frog", "mouse", "rat", "pony",
+    "owl",
+)  # fmt: skip
+"""Common one-word pet animals (20)."""
+
+# Syllable pieces for fictional names (ASCII lowercase letters only). A word is
+# onset + vowel + coda, with simpler consonants inside a word than at its edges.
+_ONSETS = (
+    "b", "br", "d", "dr", "f", "fl", "g", "gr", "h", "k", "kr", "l", "m", "n", "p", "pr", "qu",
+    "r", "s", "sk", "st", "t", "th", "tr", "v", "w", "z",
+)  # fmt: skip
+_MID_ONSETS = ("b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z")
+_VOWELS = ("a", "e", "i", "o", "u", "a", "o", "e", "ai", "ou")
+_MID_CODAS = ("", "", "", "r", "n", "l", "s")
+_END_CODAS = ("", "n", "r", "l", "k", "x", "m", "s", "th", "v")
+_SURNAME_ENDS = (
+    "by", "ton", "well", "wick", "more", "field", "worth", "stone", "dale", "ley", "hart", "croft",
+    "wood", "ridge",
+)  # fmt: skip
+_TOWN_ENDS = (
+    "tow", "ham", "mere", "holm", "stead", "bury", "port", "vale", "thorpe", "ford", "wick", "moor",
+    "gate", "haven",
+)  # fmt: skip
+
+_STUDY = {
+    "city": "{name} lives in {value}.",
+    "job": "{name} works as {article} {value}.",
+    "pet": "{name} has a pet {value}.",
+}
+# (question, cloze stem) pairs: the stem ends where the answer starts.
+_PROMPT = {
+    "city": ("Where does {name} live?", "{name} lives in"),
+    "job": ("What does {name} do for a living?", "{name} works as"),
+    "pet": ("What pet does {name} have?", "{name} has a pet"),
+}
+_PROBE = {
+    "city": ("In which town is {name}'s home?", "{name}'s home town is"),
+    "job": ("What is {name}'s profession?", "By profession, {name} is"),
+    "pet": ("Which animal is {name}'s pet?", "{name}'s pet is"),
+}
+
+_PUNCT = frozenset(string.punctuation)
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_LINE_END = re.compile(r"[\r\n]")
+_CLAUSE_END = re.compile(r"[.,;:!?]")
+
+
+def normalize_answer(text: str) -> str:
+    """Normalise an answer for exact match, as the SQuAD evaluation script does.
+
+    Lowercases, removes ASCII punctuation, drops the articles "a", "an" and "the", and collapses
+    runs of whitespace to single spaces (stripping both ends).
+
+    Args:
+        text: Any string (characters).
+
+    Returns:
+        The normalised string; may be empty.
+
+    Example:
+        >>> normalize_answer("  The  Brastow! ")
+        'brastow'
+        >>> normalize_answer("an old-town baker")
+        'oldtown baker'
+    """
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in _PUNCT)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def _pick(rng: np.random.Generator, pool: Sequence[str]) -> str:
+    return pool[int(rng.integers(len(pool)))]
+
+
+def _head(rng: np.random.Generator) -> str:
+    """Draw a word's first syllable: onset + vowel + (simple) coda, e.g. "zor" or "bras"."""
+    return _pick(rng, _ONSETS) + _pick(rng, _VOWELS) + _pick(rng, _MID_CODAS)
+
+
+def _make_name(rng: np.random.Generator) -> str:
+    """Draw one fictional full name, e.g. "Zorvak Quilby" (two capitalised ASCII words)."""
+    first = _head(rng) + _pick(rng, _MID_ONSETS) + _pick(rng, _VOWELS) + _pick(rng, _END_CODAS)
+    last = _head(rng) + _pick(rng, _SURNAME_ENDS)
+    return f"{first.capitalize()} {last.capitalize()}"
+
+
+def _make_town(rng: np.random.Generator) -> str:
+    """Draw one fictional town name, e.g. "Brastow" (one capitalised ASCII word)."""
+    stem = _head(rng)
+    if rng.random() < 0.5:
+        stem += _pick(rng, _MID_ONSETS) + _pick(rng, _VOWELS) + _pick(rng, _MID_CODAS)
+    return (stem + _pick(rng, _TOWN_ENDS)).capitalize()
+
+
+def _check_index(what: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{what} must be a non-negative integer, got {value!r}; pass e.g. 0")
+    return int(value)
+
+
+class FactsTask(Task):
+    """Fictional facts about procedurally generated people (knowledge incorporation).
+
+    Item ``idx`` of seed ``seed`` is one fact about entity ``idx // len(attributes)``. Its
+    ``context`` is the study statement, its ``prompt`` a cloze question whose continuation is the
+    answer, and :meth:`probe` asks the same fact in a held-out phrasing with the same answer. Names
+    are unique within a seed. Every string is printable ASCII (plus ``"\\n"`` in prompts).
+
+    Scoring is plain exact match (see :meth:`score`): a response that repeats the cloze stem
+    ("Zorvak Quillby lives in Brastow") scores 0.0.
+
+    Args:
+        n_entities: Number of people in one pass over the task (>= 1). It sets ``len(task)`` =
+            ``n_entities * len(attributes)`` items; like reasoning-gym's ``size`` it bounds
+            iteration, not indexing: any ``idx >= 0`` is valid and gives a further person.
+        attributes: Which attribute kinds to ask about, in item order; a non-empty subset of
+            :data:`ATTRIBUTES` without repeats. An entity's values do not depend on this choice.
+
+    Raises:
+        ValueError: If ``n_entities`` or ``attributes`` breaks the rules above.
+
+    Example:
+        >>> task = FactsTask()
+        >>> p = task.problem(seed=0, idx=0)
+        >>> p.context
+        'Vanzem Paswick lives in Thorgamere.'
+        >>> print(p.prompt)
+        Question: Where does Vanzem Paswick live?
+        Answer: Vanzem Paswick lives in
+        >>> task.score(p, " Thorgamere.\\nQuestion: ...")
+        1.0
+        >>> task.score(p, "Brastow")
+        0.0
+        >>> task.probe(seed=0, idx=0).answer == p.answer
+        True
+    """
+
+    name = "facts"
+
+    def __init__(self, n_entities: int = 4, attributes: Sequence[str] = ATTRIBUTES) -> None:
+        if isinstance(n_entities, bool) or not isinstance(n_entities, (int, np.integer)):
+            raise ValueError(f"n_entities must be an integer >= 1, got {n_entities!r}; pass e.g. 4")
+        if n_entities < 1:
+            raise ValueError(f"n_entities must be >= 1, got {n_entities}; pass e.g. 4")
+        if isinstance(attributes, str):
+            raise ValueError(
+                f"attributes must be a sequence of names, got the string {attributes!r}; "
+                f"pass e.g. ({attributes!r},)"
+            )
+        attributes = tuple(attributes)
+        unknown = [a for a in attributes if a not in ATTRIBUTES]
+        if not attributes or unknown or len(set(attributes)) != len(attributes):
+            raise ValueError(
+                f"attributes must be a non-empty subset of {ATTRIBUTES} without repeats, got "
+                f"{attributes!r}; pass e.g. ('city', 'job')"
+            )
+        self.n_entities = int(n_entities)
+        self.attributes: tuple[str, ...] = attributes
+        # seed -> [(name, values)] for entities 0, 1, ...; a cache of pure results, never state.
+        self._entities: dict[int, list[tuple[str, dict[str, str]]]] = {}
+
+    def __len__(self) -> int:
+        """Return the number of items in one pass: ``n_entities * len(attributes)``."""
+        return self.n_entities * len(self.attributes)
+
+    def __repr__(self) -> str:
+        """Return the constructor call that rebuilds this task."""
+        return f"FactsTask(n_entities={self.n_entities}, attributes={self.attributes!r})"
+
+    def entity(self, seed: int, entity: int) -> tuple[str, dict[str, str]]:
+        """Return the name and attribute values of one fictional person.
+
+        The values come first from ``np.random.default_rng([seed, entity])``; the same generator
+        then draws names until one differs from those of entities ``0 .. entity-1`` of the seed.
+
+        Args:
+            seed: Non-negative integer seed.
+            entity: Non-negative entity index.
+
+        Returns:
+            ``(name, values)``: the full name (two capitalised ASCII words) and a dict with one
+            value for each of ``"city"``, ``"job"`` and ``"pet"``.
+
+        Raises:
+            ValueError: If ``seed`` or ``entity`` is not a non-negative integer.
+
+        Example:
+            >>> name, values = FactsTask().entity(seed=0, entity=0)
+            >>> name, values["city"]
+            ('Vanzem Paswick', 'Thorgamere')
+        """
+        seed = _check_index("seed", seed)
+        entity = _check_index("entity", entity)
+        known = self._entities.setdefault(seed, [])
+        taken = {name for name, _ in known}
+        while len(known) <= entity:
+            rng = np.random.default_rng([seed, len(known)])
+            values = {"city": _make_town(rng), "job": _pick(rng, JOBS), "pet": _pick(rng, PETS)}
+            name = _make_name(rng)
+            while name in taken:  # deterministic redraw from the same generator
+                name = _make_name(rng)
+            taken.add(name)
+            known.append((name, values))
+        name, values = known[entity]
+        return name, dict(values)
+
+    def problem(self, seed: int, idx: int) -> Problem:
+        """Return fact ``idx`` of seed ``seed``, asked in the study phrasing.
+
+        Args:
+            seed: Non-negative integer seed.
+            idx: Non-negative item index; entity ``idx // len(attributes)``, attribute
+                ``attributes[idx % len(attributes)]``.
+
+        Returns:
+            The :class:`~tasks.base.Problem` (``metadata`` holds ``entity`` (the name),
+            ``attribute`` and ``entity_index``).
+
+        Raises:
+            ValueError: If ``seed`` or ``idx`` is not a non-negative integer.
+
+        Example:
+            >>> FactsTask().problem(seed=0, idx=1).context
+            'Vanzem Paswick works as a journalist.'
+        """
+        return self._make(seed, idx, _PROMPT)
+
+    def probe(self, seed: int, idx: int) -> Problem:
+        """Return fact ``idx`` of seed ``seed``, asked in the held-out probe phrasing.
+
+        Args:
+            seed: Non-negative integer seed.
+            idx: Non-negative item index (as in :meth:`problem`).
+
+        Returns:
+            A :class:`~tasks.base.Problem` equal to ``problem(seed, idx)`` except for ``prompt``.
+
+        Raises:
+            ValueError: If ``seed`` or ``idx`` is not a non-negative integer.
+
+        Example:
+            >>> print(FactsTask().probe(seed=0, idx=0).prompt)
+            Question: In which town is Vanzem Paswick's home?
+            Answer: Vanzem Paswick's home town is
+        """
+        return self._make(seed, idx, _PROBE)
+
+    def score(self, problem: Problem, response: str) -> float:
+        """Score a response by exact match after SQuAD-style normalisation.
+
+        The response is cut at its first line break, then at the first of ``. , ; : ! ?``, and
+        compared with the answer after :func:`normalize_answer` on both sides (so " a baker." and
+        "Baker" match "baker"). There is no partial credit and no stem stripping: a response that
+        restates the question ("... lives in Brastow") scores 0.0.
+
+        Args:
+            problem: A problem made by this task.
+            response: The agent's text (characters); any string, including empty, garbage or
+                non-ASCII. A non-string scores 0.0 too.
+
+        Returns:
+            1.0 if the normalised response equals the normalised answer, else 0.0.
+
+        Example:
+            >>> task = FactsTask()
+            >>> p = task.problem(seed=0, idx=1)
+            >>> p.answer
+            'journalist'
+            >>> task.score(p, " a Journalist, since 2010"), task.score(p, "")
+            (1.0, 0.0)
+        """
+        if not isinstance(response, str):
+            return 0.0
+        text = _LINE_END.split(response, maxsplit=1)[0]
+        text = _CLAUSE_END.split(text, maxsplit=1)[0]
+        got = normalize_answer(text)
+        return 1.0 if got and got == normalize_answer(problem.answer) else 0.0
+
+    def _make(self, seed: int, idx: int, phrasing: dict[str, tuple[str, str]]) -> Problem:
+        idx = _check_index("idx", idx)
+        entity, slot = divmod(idx, len(self.attributes))
+        attribute = self.attributes[slot]
+        name, values = self.entity(seed, entity)
+        value = values[attribute]
+        article = "an" if value[0] in "aeiou" else "a"
+        question, stem = phrasing[attribute]
+        return Problem(
+            task=self.name,
+            idx=idx,
+            prompt=f"Question: {question.format(name=name)}\nAnswer: {stem.format(name=name)}",
+            answer=value,
+            context=_STUDY[attribute].format(name=name, value=value, article=article),
+            metadata={"entity": name, "attribute": attribute, "entity_index": entity},
+        )

@@ -1,0 +1,18 @@
+import pytest
+import torch
+
+from agents.engine import TransformersEngine
+from agents.models import tiny_model, tiny_tokenizer
+
+
+@pytest.fixture
+def tiny():
+    """A random 2-layer Llama (vocab 384) and a byte tokenizer; no download."""
+    torch.manual_seed(0)
+    return tiny_model(seed=0), tiny_tokenizer()
+
+
+@pytest.fixture
+def engine(tiny):
+    model, tok = tiny
+    return TransformersEngine(model, tok, batch_size=4)

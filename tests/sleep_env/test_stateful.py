@@ -1,0 +1,98 @@
+"""A hypothesis state machine over reset / step / request_sleep / submit_probes (STYLE.md §7)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from gymnasium.utils.env_checker import data_equivalence
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from sleep_env import FixedInterval
+from sleep_env.errors import ResetNeeded, SleepEnvError
+from tests.sleep_env.sleep_env_testkit import kv_env
+
+MAX_STEPS = 12
+
+
+class SleepEnvMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.env = kv_env(schedule=FixedInterval(period=3), sleep_cost_steps=1, max_steps=MAX_STEPS)
+        self.obs = None
+        self.info = None
+        self.ended = False
+        self.steps = 0
+        self.version = 0
+        self.first_obs: dict[int, dict] = {}
+
+    @rule(seed=st.integers(0, 3))
+    def reset(self, seed: int) -> None:
+        self.obs, self.info = self.env.reset(seed=seed)
+        if seed in self.first_obs:
+            assert data_equivalence(self.obs, self.first_obs[seed], exact=True)
+        self.first_obs[seed] = copy.deepcopy(self.obs)
+        self.ended, self.steps, self.version = False, 0, 0
+
+    @precondition(lambda self: self.obs is None or self.ended)
+    @rule(text=st.text(max_size=5))
+    def step_when_not_allowed(self, text: str) -> None:
+        with pytest.raises(ResetNeeded):
+            self.env.step({"response": text, "sleep": 0})
+
+    def _step(self, text: str, sleep: int) -> None:
+        asleep = int(self.obs["kind"]) == 2
+        allowed = int(self.obs["may_sleep"]) == 1
+        self.obs, reward, terminated, truncated, self.info = self.env.step(
+            {"response": text, "sleep": sleep}
+        )
+        self.steps += 1
+        assert 0.0 <= reward <= 1.0
+        assert truncated == (self.steps >= MAX_STEPS)
+        granted = int(self.obs["kind"]) == 2
+        if asleep:
+            assert not granted and self.info["model_version"] == self.version + 1
+        else:
+            assert granted == (sleep == 1 and allowed)
+            assert self.info["sleep_denied"] == (sleep == 1 and not allowed)
+        assert self.info["model_version"] >= self.version
+        self.version = self.info["model_version"]
+        self.ended = terminated or truncated
+
+    @precondition(lambda self: self.obs is not None and not self.ended)
+    @rule(text=st.text(max_size=20))
+    def step(self, text: str) -> None:
+        self._step(text, 0)
+
+    @precondition(lambda self: self.obs is not None and not self.ended)
+    @rule()
+    def request_sleep(self) -> None:
+        self._step("", 1)
+
+    @precondition(lambda self: self.obs is not None)
+    @rule()
+    def submit_probes(self) -> None:
+        n = len(self.env.probe_prompts())
+        if self.info["probe_due"]:
+            self.env.submit_probes([""] * n)
+            self.info = {**self.info, "probe_due": False}
+        else:
+            with pytest.raises(SleepEnvError):
+                self.env.submit_probes([""] * n)
+
+    @invariant()
+    def observation_in_space(self) -> None:
+        if self.obs is not None:
+            assert self.obs in self.env.observation_space
+            assert len(self.obs["context"]) <= self.env.config.context_chars
+
+
+SleepEnvMachine.TestCase.settings = settings(
+    max_examples=40,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestSleepEnvMachine = SleepEnvMachine.TestCase

@@ -44,7 +44,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from evaluation.config import load_config
     from evaluation.experiment import run_experiment
 
-    cfg = load_config(args.config)
+    cfg = load_config(Path(args.config) if args.config else None)  # the argument is always a file path
     out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
     summary = run_experiment(cfg, out, quiet=args.quiet)
     print_summary(summary)
@@ -57,7 +57,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from evaluation.experiment import build_env_config
     from sleep_env import SleepEnv, check_sleep_env
 
-    cfg = load_config(args.config)
+    cfg = load_config(Path(args.config) if args.config else None)  # the argument is always a file path
     check_sleep_env(SleepEnv(build_env_config(cfg)))
     print("ok: the env passes gymnasium's check_env and the sleep contract")
     return 0

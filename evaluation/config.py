@@ -2,7 +2,8 @@
 
 YAML 1.1 surprises are handled field by field (CASES C14): ``lr: 1e-3`` (a string to PyYAML) becomes
 the float 0.001, ``steps: 1e4`` the int 10000, ``router: off`` is refused rather than turned into
-``False``. Every error names the field, the value and the fix, and is raised as ``ConfigError``.
+``False``, ``seed: 017`` is 17 (not YAML 1.1's octal 15) and ``threads: 1:30`` is refused (not
+base-60 90). Every error names the field, the value and the fix, and is raised as ``ConfigError``.
 """
 
 from __future__ import annotations
@@ -50,6 +51,23 @@ class SleepSettings:
     router: str = "lexical"
     d_low: int = 16
     pool_size: int = 5
+
+    def __post_init__(self) -> None:
+        # the rules of agents.SleepAgentConfig / ExpertConfig, checked at load time (not after the first agent ran)
+        for name in ("steps", "batch_size", "d_low", "pool_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"sleep.{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0 or self.lr == float("inf"):
+            raise ConfigError(f"sleep.lr must be a finite number > 0, got {self.lr}; write e.g. 0.001")
+        for name in ("on_policy_fraction", "beta"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"sleep.{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0 <= self.replay_per_batch < self.batch_size:
+            raise ConfigError(
+                f"sleep.replay_per_batch must be in [0, sleep.batch_size={self.batch_size}), got {self.replay_per_batch}"
+            )
+        if self.router not in ("lexical", "always", "never"):
+            raise ConfigError(f"sleep.router must be one of lexical, always, never; got {self.router!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,6 +121,29 @@ class RunConfig:
 
 _FLOAT = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _INT = re.compile(r"^[+-]?\d[\d_]*$")
+_YAML_MAPPING = re.compile(r"^\s*(\{|[^:]+:(\s|$))")  # a one-line YAML mapping, not a file path
+
+
+# YAML 1.1 reads "017" as octal 15 and "1:30" as base-60 90 (CASES C14). _Loader keeps these forms as
+# the raw string, so the field decides: an int field reads "017" as 17 and refuses "1:30" by name.
+_YAML11_NUMBER = re.compile(r"^[-+]?(0[0-7_]+|[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?)$")
+
+
+class _Loader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` (no Python tags) that keeps YAML 1.1 octal and base-60 numbers as strings."""
+
+
+def _construct_number(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    value = loader.construct_scalar(node)
+    if isinstance(value, str) and _YAML11_NUMBER.match(value):
+        return value
+    if node.tag.endswith(":int"):
+        return loader.construct_yaml_int(node)
+    return loader.construct_yaml_float(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_number)
+_Loader.add_constructor("tag:yaml.org,2002:float", _construct_number)
 
 
 def _coerce(path: str, value: Any, typ: Any) -> Any:
@@ -115,8 +156,10 @@ def _coerce(path: str, value: Any, typ: Any) -> Any:
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        if isinstance(value, str) and (_INT.match(value.strip()) or _FLOAT.match(value.strip())):
-            f = float(value.replace("_", ""))
+        if isinstance(value, str) and _INT.match(value.strip()):
+            return int(value.strip().replace("_", ""))  # decimal, also "017" (kept a string by _Loader)
+        if isinstance(value, str) and _FLOAT.match(value.strip()):
+            f = float(value)
             if f.is_integer():
                 return int(f)
         raise ConfigError(f"{path} must be an integer, got {value!r}; write a whole number such as 3")
@@ -155,11 +198,12 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
     for key, value in data.items():
         if not isinstance(key, str) or key not in fields:
             raise ConfigError(
-                f"unknown config key {prefix}{key!r}; known keys: {', '.join(fields)} (check the spelling)"
+                f"unknown config key {prefix + str(key)!r}; known keys: {', '.join(fields)} (check the spelling)"
             )
         typ = fields[key].type
         if typ == "SleepSettings":
-            kwargs[key] = _build(SleepSettings, value or {}, prefix=f"{prefix}{key}.")
+            # only an empty ``sleep:`` means defaults; ``sleep: off`` (False) must not (CASES C14)
+            kwargs[key] = _build(SleepSettings, {} if value is None else value, prefix=f"{prefix}{key}.")
         else:
             kwargs[key] = _coerce(f"{prefix}{key}", value, typ)
     try:
@@ -179,16 +223,19 @@ def load_config(source: str | Path | Mapping[str, Any] | None = None) -> RunConf
     if isinstance(source, Mapping):
         return _build(RunConfig, source)
     text = str(source)
-    if isinstance(source, Path) or (("\n" not in text) and (text.endswith((".yaml", ".yml", ".json")) or "/" in text)):
+    one_line_yaml = "\n" not in text and _YAML_MAPPING.match(text)  # "model: /data/m" is text, not a path
+    if isinstance(source, Path) or (
+        "\n" not in text and not one_line_yaml and (text.endswith((".yaml", ".yml", ".json")) or "/" in text)
+    ):
         path = Path(text)
         if not path.is_file():
             raise ConfigError(f"config file {text!r} does not exist; pass the path of a YAML file, e.g. configs/default.yaml")
         text = path.read_text()
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 -- _Loader is a SafeLoader
     except yaml.YAMLError as exc:
         raise ConfigError(f"config is not valid YAML: {str(exc).splitlines()[0]}") from None
-    return _build(RunConfig, data or {})
+    return _build(RunConfig, {} if data is None else data)  # an empty file = defaults; `off` is an error
 
 
 def config_to_dict(cfg: RunConfig) -> dict[str, Any]:

@@ -79,6 +79,7 @@ class _Measured:
         self.task, self.problems, self.context = fresh_material(cfg)
         self.in_context: list[float] = []
         self.in_context_experts_on: list[float] = []
+        self.pending: float | None = None
 
     def measure(self) -> None:
         prompts = [p.prompt for p in self.problems]
@@ -88,18 +89,28 @@ class _Measured:
         if hasattr(self.agent, "memory"):  # SleepAgent: also show what always-on experts would do
             self.in_context_experts_on.append(score(self.agent.answer(prompts, ctxs, router="always")))
 
+    def _after_sleep(self) -> None:
+        # measured at the first call after a sleep, so it is not counted as time asleep
+        if self.pending is None:
+            return
+        seconds, self.pending = self.pending, None
+        self.measure()
+        on = f", experts always on {self.in_context_experts_on[-1]:.2f}" if self.in_context_experts_on else ""
+        self.log(f"  sleep {len(self.in_context) - 1}: {seconds:.0f} s asleep; in-context accuracy on fresh facts "
+                 f"{self.in_context[-1]:.2f} (before the first sleep {self.in_context[0]:.2f}{on})")
+
     def act(self, obs):
+        self._after_sleep()
         return self.agent.act(obs)
 
     def answer(self, prompts, contexts):
+        self._after_sleep()
         return self.agent.answer(prompts, contexts)
 
     def sleep(self, window):
+        t0 = time.perf_counter()
         report = self.agent.sleep(window)
-        self.measure()
-        on = f", experts always on {self.in_context_experts_on[-1]:.2f}" if self.in_context_experts_on else ""
-        self.log(f"  sleep {len(self.in_context) - 1}: {report.seconds:.0f} s, in-context accuracy on fresh facts "
-                 f"{self.in_context[-1]:.2f} (before first sleep {self.in_context[0]:.2f}{on})")
+        self.pending = time.perf_counter() - t0
         return report
 
 
@@ -156,6 +167,7 @@ def run_experiment(cfg: RunConfig, out: str | Path, *, quiet: bool = False) -> d
 
         log(f"[{name}] lifetime of {n_total} items, a sleep allowed every {cfg.period} steps")
         record = run_lifetime(env, agent, seed=cfg.seed, on_step=on_step)
+        agent._after_sleep()  # a sleep at the very end of the stream
         R, b = record.accuracy_matrix, record.baseline
         metrics = summarize(R, b)
         queries = [r for r in record.steps if r.kind == "query"]

@@ -43,6 +43,13 @@ def build_batch(
     return ids, attn, cmask
 
 
+def _prepends_specials_only(tokenizer) -> bool:
+    """True when the tokenizer's special tokens go only in front (a BOS), never after the text (an EOS)."""
+    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a", add_special_tokens=True)["input_ids"]
+    return len(full) > len(plain) and full[-len(plain) :] == plain
+
+
 def cut_completion(tokenizer, token_ids: list[int], eos_id: int | None, stop: Sequence[str] = ()):
     """Cut one generated row at its first EOS and at the first stop string, per row (CASES C22).
 
@@ -86,8 +93,10 @@ class TransformersEngine:
         tokenizer: Its tokenizer. The engine forces left padding and, when the tokenizer has no pad
             token, uses its EOS id as the pad id (never adds a token).
         batch_size: Prompts per forward batch; prompts are sorted by length into buckets.
-        add_special_tokens: Whether encoding adds BOS/EOS; ``None`` = False when the tokenizer has a
-            chat template (rendered prompts carry their own special tokens: no double BOS), else True.
+        add_special_tokens: Whether encoding adds special tokens; ``None`` = only when the tokenizer
+            merely prepends a BOS and has no chat template (rendered chat prompts carry their own
+            special tokens: no double BOS, CASES C20; a tokenizer that appends EOS, like ByT5's,
+            would end every prompt with EOS).
 
     Raises:
         ValueError: the tokenizer has neither a pad nor an EOS token.
@@ -104,7 +113,7 @@ class TransformersEngine:
         self.eos_id = tokenizer.eos_token_id
         self.batch_size = batch_size
         if add_special_tokens is None:
-            add_special_tokens = not getattr(tokenizer, "chat_template", None)
+            add_special_tokens = _prepends_specials_only(tokenizer) and not getattr(tokenizer, "chat_template", None)
         self.add_special_tokens = add_special_tokens
         self.model_version = 0
 

@@ -1,0 +1,194 @@
+"""The ``sleep-env`` CLI: one-line errors with exit status 2, and an end-to-end tiny run.
+
+Every run here uses the random ``tiny`` model with one torch thread (``threads: 1``; subprocesses get
+``OMP_NUM_THREADS=1``): on a loaded 2-core machine torch's default thread count made the tiny run
+~100x slower (oversubscription), not the model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evaluation.cli import main
+from evaluation.config import config_to_dict, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+TINY_YAML = """\
+model: tiny
+experiences: 2
+facts_per_experience: 3
+queries_per_experience: 3
+fresh_facts: 3
+threads: 1
+sleep: {steps: 2, batch_size: 4, replay_per_batch: 1}
+"""
+
+METRIC_KEYS = {
+    "acc", "bwt", "fwt", "forgetting", "closed_book_final_acc", "sleeps", "seconds_asleep", "in_context_acc_per_sleep",
+}  # fmt: skip
+
+# (name, config text or None for a missing file, words the one-line error must contain)
+BAD_CONFIGS = [
+    ("unknown-key", "model: tiny\nexpriences: 2\n", ["expriences"]),
+    ("wrong-type", "model: tiny\nexperiences: many\n", ["experiences", "many"]),
+    ("missing-file", None, ["does-not-exist.yaml"]),
+]
+
+
+def _config_path(tmp_path: Path, text: str | None) -> Path:
+    path = tmp_path / ("does-not-exist.yaml" if text is None else "cfg.yaml")
+    if text is not None:
+        path.write_text(text)
+    return path
+
+
+def _subprocess_env() -> dict[str, str]:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    env.pop("PYTHONWARNINGS", None)
+    return env
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+@pytest.mark.parametrize("name, text, words", BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS])
+def test_config_errors_in_process_are_one_line_and_exit_2(tmp_path, capsys, command, name, text, words) -> None:
+    path = _config_path(tmp_path, text)
+    out_dir = tmp_path / "run"
+    argv = [command, str(path)] + (["--out", str(out_dir), "--quiet"] if command == "run" else [])
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("sleep-env: error: ")
+    for w in words:
+        assert w in lines[0], lines[0]
+    assert "Traceback" not in captured.err
+    assert not out_dir.exists()  # a bad config writes no run directory
+
+
+@pytest.mark.parametrize("name, text, words", BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS])
+def test_config_errors_as_a_process_are_one_line_on_stderr_and_exit_2(tmp_path, name, text, words) -> None:
+    path = _config_path(tmp_path, text)
+    proc = subprocess.run(
+        [sys.executable, "-m", "evaluation.cli", "run", str(path), "--out", str(tmp_path / "run"), "--quiet"],
+        cwd=ROOT, env=_subprocess_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("sleep-env: error: ")
+    for w in words:
+        assert w in lines[0], lines[0]
+    assert proc.stdout == ""
+
+
+def test_summary_of_a_directory_without_a_run_is_an_error(tmp_path, capsys) -> None:
+    assert main(["summary", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "summary.json" in err
+
+
+def test_usage_errors_exit_2(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["no-such-command"])
+    assert exc.value.code == 2
+
+
+# -- end to end ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """``sleep-env run cfg.yaml --out DIR --quiet`` in-process, once for the module."""
+    import torch
+
+    root = tmp_path_factory.mktemp("cli")
+    cfg_path = root / "cfg.yaml"
+    cfg_path.write_text(TINY_YAML)
+    out_dir = root / "run"
+    threads = torch.get_num_threads()
+    stdout, stderr = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            rc = main(["run", str(cfg_path), "--out", str(out_dir), "--quiet"])
+    finally:
+        torch.set_num_threads(threads)  # the run set 1 thread process-wide (threads: 1)
+    return {"rc": rc, "cfg": cfg_path, "out": out_dir, "stdout": stdout.getvalue(), "stderr": stderr.getvalue()}
+
+
+def test_run_exits_0_and_prints_the_table(tiny_run) -> None:
+    assert tiny_run["rc"] == 0, tiny_run["stderr"]
+    assert "in-context" in tiny_run["stdout"] and "sleep" in tiny_run["stdout"]
+    assert str(tiny_run["out"]) in tiny_run["stdout"]
+    assert "[in-context]" not in tiny_run["stderr"]  # --quiet: no progress lines
+
+
+def test_run_dir_holds_the_resolved_config(tiny_run) -> None:
+    saved = json.loads((tiny_run["out"] / "config.json").read_text())
+    assert saved == config_to_dict(load_config(tiny_run["cfg"]))
+    assert load_config(saved) == load_config(tiny_run["cfg"])
+
+
+def test_summary_schema(tiny_run) -> None:
+    summary = json.loads((tiny_run["out"] / "summary.json").read_text())
+    assert set(summary["agents"]) == {"in-context", "sleep"}
+    for name, entry in summary["agents"].items():
+        assert METRIC_KEYS <= set(entry), (name, sorted(entry))
+        for key in ("acc", "bwt", "fwt", "forgetting", "closed_book_final_acc"):
+            v = entry[key]
+            assert v is None or (isinstance(v, float) and -1.0 <= v <= 1.0), (name, key, v)
+        assert isinstance(entry["sleeps"], int)
+        assert isinstance(entry["seconds_asleep"], float) and entry["seconds_asleep"] >= 0
+        assert all(isinstance(x, float) and 0.0 <= x <= 1.0 for x in entry["in_context_acc_per_sleep"])
+    sleep, ic = summary["agents"]["sleep"], summary["agents"]["in-context"]
+    assert sleep["sleeps"] == 2
+    assert len(sleep["in_context_acc_per_sleep"]) == 3  # before the first sleep + after each of 2
+    assert ic["sleeps"] == 0
+    assert ic["seconds_asleep"] == 0.0
+    assert len(ic["in_context_acc_per_sleep"]) == 1  # only "before": it never sleeps
+
+
+@pytest.mark.parametrize("agent, sleeps", [("in-context", 0), ("sleep", 2)])
+def test_per_agent_files(tiny_run, agent: str, sleeps: int) -> None:
+    adir = tiny_run["out"] / agent
+    lines = (adir / "steps.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert all(isinstance(r, dict) for r in records)
+    # one line per env step: 2 experiences x (3 study + 3 query) items, plus one wake step per sleep
+    n_steps = 2 * (3 + 3) + sleeps
+    assert len(records) == n_steps
+    assert [r["step"] for r in records] == list(range(n_steps))
+    assert sum(r["slept"] for r in records) == sleeps
+    assert sum(r["kind"] == "sleep" for r in records) == sleeps
+    assert sum(r["kind"] == "query" for r in records) == 2 * 3
+    lifetime = json.loads((adir / "lifetime.json").read_text())
+    assert lifetime["sleeps"] == sleeps and len(lifetime["steps"]) == n_steps
+    R = np.load(adir / "R.npy")
+    assert R.shape == (2, 2) and R.dtype == np.float64
+    assert np.all((R >= 0) & (R <= 1))  # every cell measured (a probe round after each experience)
+    assert np.load(adir / "baseline.npy").shape == (2,)
+
+
+def test_check_on_the_same_config_exits_0(tiny_run, capsys) -> None:
+    assert main(["check", str(tiny_run["cfg"])]) == 0
+    assert capsys.readouterr().out.startswith("ok")
+
+
+def test_summary_prints_both_agents(tiny_run, capsys) -> None:
+    assert main(["summary", str(tiny_run["out"])]) == 0
+    out = capsys.readouterr().out
+    assert "in-context" in out and "sleep" in out
+    assert out.splitlines()[0].startswith("agent")

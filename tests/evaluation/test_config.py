@@ -1,0 +1,261 @@
+"""``load_config``: YAML 1.1 surprises are translated or refused field by field (CASES C14).
+
+Raw PyYAML 6 values for reference: ``1e-3`` -> the string ``'1e-3'``; ``off``/``no``/``NO`` -> ``False``;
+``017`` -> 15 (octal); ``1:30`` -> 90 (base 60); ``10_000`` -> 10000. The loader must hand the
+dataclass the value the user meant, or raise a ``ConfigError`` that names the field.
+
+Documented choices pinned here:
+- ``seed: 017`` -> 17 (decimal, never the octal 15): the loader keeps YAML 1.1 octal as text and the
+  int field reads it in base 10, like ``seed: 08`` (which PyYAML already leaves as ``'08'``).
+- ``threads: 1:30`` -> ``ConfigError`` naming ``threads`` (never the base-60 value 90).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from evaluation.config import RunConfig, SleepSettings, config_to_dict, load_config
+from sleep_env.errors import ConfigError, SleepEnvError
+
+
+def _field(cfg: RunConfig, path: str):
+    obj = cfg
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+# -- numbers -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, path, expected, typ",
+    [
+        ("sleep: {lr: 1e-3}", "sleep.lr", 0.001, float),  # raw: '1e-3'
+        ("sleep: {lr: 5e-5}", "sleep.lr", 5e-05, float),  # raw: '5e-5'
+        ("sleep: {lr: 1.0e10}", "sleep.lr", 1e10, float),  # raw: '1.0e10'
+        ("sleep: {lr: 1e+10}", "sleep.lr", 1e10, float),  # raw: '1e+10'
+        ("sleep: {lr: 1.0e-05}", "sleep.lr", 1e-05, float),  # what safe_dump writes for 1e-5
+        ("sleep: {lr: 0.001}", "sleep.lr", 0.001, float),
+        ("sleep: {lr: 1}", "sleep.lr", 1.0, float),  # an int given to a float field becomes a float
+        ("sleep: {lr: '1e-3'}", "sleep.lr", 0.001, float),  # quoted: same result
+        ("sleep: {beta: 0}", "sleep.beta", 0.0, float),
+        ("experiences: 1e1", "experiences", 10, int),  # raw: '1e1'
+        ("context_chars: 10_000", "context_chars", 10000, int),
+        ("context_chars: 1e4", "context_chars", 10000, int),
+        ("experiences: 2.0", "experiences", 2, int),
+        ("sleep: {steps: 1e1}", "sleep.steps", 10, int),
+        ("seed: 017", "seed", 17, int),  # raw: 15 (YAML 1.1 octal) -- documented: read as decimal
+        ("seed: 08", "seed", 8, int),  # raw: '08'
+        ("seed: 00", "seed", 0, int),
+        ("seed: 0x1f", "seed", 31, int),  # explicit hex stays hex
+    ],
+)
+def test_numbers_reach_the_field_with_the_meant_value_and_type(text, path, expected, typ) -> None:
+    value = _field(load_config(text), path)
+    assert value == expected
+    assert type(value) is typ
+
+
+@pytest.mark.parametrize(
+    "text, path, shown",
+    [
+        ("experiences: many", "experiences", "many"),
+        ("experiences: 2.5", "experiences", "2.5"),
+        ("experiences: yes", "experiences", "True"),  # a YAML 1.1 boolean is not a count
+        ("sleep: {steps: 1e-3}", "sleep.steps", "1e-3"),
+        ("sleep: {lr: abc}", "sleep.lr", "abc"),
+        ("sleep: {lr: on}", "sleep.lr", "True"),
+        ("threads: 1:30", "threads", "1:30"),  # raw: 90 (base 60) -- documented: refused
+        ("sleep: {lr: '1:30.5'}", "sleep.lr", "1:30.5"),
+        ("sleep: {lr: 1:30.5}", "sleep.lr", "1:30.5"),  # raw: 5430.5 (base 60)
+    ],
+)
+def test_wrong_numbers_are_refused_naming_field_and_value(text, path, shown) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_config(text)
+    msg = str(exc.value)
+    assert path in msg and shown in msg, msg
+
+
+# -- strings, enums and booleans -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["off", "no", "NO", "On", "yes", "false"])
+def test_router_given_a_yaml_boolean_is_an_error_naming_it(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"sleep\.router"):
+        load_config(f"sleep: {{router: {value}}}")
+
+
+def test_router_off_is_never_false() -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_config("sleep:\n  router: off\n")
+    assert "sleep.router" in str(exc.value)
+    # quoting gives the string, which is not a router name: still an error naming the field
+    with pytest.raises(ConfigError, match=r"sleep\.router.*'off'"):
+        load_config("sleep: {router: 'off'}")
+    assert load_config("sleep: {router: never}").sleep.router == "never"
+
+
+@pytest.mark.parametrize("value", ["no", "NO", "No", "off", "y", "n"])
+def test_string_field_given_a_yaml_boolean_is_an_error_naming_it(value: str) -> None:
+    # y/n are plain strings in PyYAML (not booleans): they must come through unchanged
+    if value in ("y", "n"):
+        assert load_config(f"model: {value}").model == value
+        return
+    with pytest.raises(ConfigError, match=r"\bmodel\b"):
+        load_config(f"model: {value}")
+
+
+def test_string_list_element_given_no_is_an_error_naming_the_element() -> None:
+    with pytest.raises(ConfigError, match=r"agents\[1\]"):
+        load_config("agents: [sleep, NO]")
+    assert load_config("agents: sleep").agents == ("sleep",)
+
+
+@pytest.mark.parametrize(
+    "value, expected", [("no", False), ("NO", False), ("off", False), ("yes", True), ("true", True), ("false", False)]
+)
+def test_bool_field_accepts_yaml_booleans(value: str, expected: bool) -> None:
+    got = load_config(f"sleep: {{recall_prefixes: {value}}}").sleep.recall_prefixes
+    assert got is expected
+
+
+@pytest.mark.parametrize("value", ["maybe", "1", "0", "'no'", "2"])
+def test_bool_field_refuses_anything_else(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"sleep\.recall_prefixes"):
+        load_config(f"sleep: {{recall_prefixes: {value}}}")
+
+
+def test_model_keeps_leading_zero_names_as_text() -> None:
+    # YAML 1.1 would read 017 as the int 15; a string field keeps the characters typed
+    assert load_config("model: 017").model == "017"
+
+
+# -- structure -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, name",
+    [
+        ("expriences: 3", "expriences"),
+        ("sleep: {stepz: 3}", "sleep.stepz"),
+        ("sleep:\n  lr: 1e-3\n  routr: lexical\n", "sleep.routr"),
+    ],
+)
+def test_unknown_keys_are_errors_naming_the_key(text: str, name: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_config(text)
+    assert name in str(exc.value)
+
+
+def test_yaml_boolean_as_key_is_an_unknown_key() -> None:
+    with pytest.raises(ConfigError, match="unknown config key"):
+        load_config("on: 1")  # raw: {True: 1}
+
+
+def test_sleep_off_is_an_error_not_the_defaults() -> None:
+    with pytest.raises(ConfigError, match=r"\bsleep\b"):
+        load_config("sleep: off")  # raw False: must not silently mean "default sleep settings"
+    assert load_config("sleep:").sleep == SleepSettings()  # an empty section does mean the defaults
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x: !!python/object/apply:os.getcwd []",
+        "seed: !!python/object/apply:os.getcwd []",
+        "model: !!python/name:os.system",
+    ],
+)
+def test_unsafe_tags_are_refused(text: str) -> None:
+    with pytest.raises(ConfigError, match="YAML"):
+        load_config(text)
+
+
+def test_invalid_yaml_and_non_mapping_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config("seed: [1, 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config("- a\n- b\n")
+
+
+def test_missing_file_names_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    for source in (missing, str(missing)):
+        with pytest.raises(ConfigError) as exc:
+            load_config(source)
+        assert str(missing) in str(exc.value)
+
+
+def test_one_line_yaml_with_a_slash_is_text_not_a_path() -> None:
+    assert load_config("model: /data/models/x").model == "/data/models/x"
+
+
+def test_file_and_text_and_mapping_give_the_same_config(tmp_path: Path) -> None:
+    text = "model: tiny\nseed: 3\nsleep:\n  lr: 1e-3\n  recall_prefixes: no\n"
+    path = tmp_path / "cfg.yaml"
+    path.write_text(text)
+    expected = load_config(text)
+    assert load_config(path) == expected
+    assert load_config(str(path)) == expected
+    assert load_config(yaml.safe_load(text)) == expected
+    assert expected.sleep.lr == 0.001 and expected.sleep.recall_prefixes is False
+
+
+def test_range_rules_are_checked_at_load_time_with_the_field_name() -> None:
+    for text, name in [
+        ("experiences: 0", "experiences"),
+        ("threads: -1", "threads"),
+        ("agents: [sleeper]", "agents"),
+        ("sleep: {steps: 0}", "sleep.steps"),
+        ("sleep: {lr: -1e-3}", "sleep.lr"),
+        ("sleep: {beta: 1.5}", "sleep.beta"),
+        ("sleep: {replay_per_batch: 12}", "sleep.replay_per_batch"),
+        ("sleep: {pool_size: 0}", "sleep.pool_size"),
+    ]:
+        with pytest.raises(ConfigError, match=name.replace(".", r"\.")):
+            load_config(text)
+
+
+def test_config_error_is_a_value_error_and_a_sleep_env_error() -> None:
+    with pytest.raises(ValueError):
+        load_config("experiences: many")
+    with pytest.raises(SleepEnvError):
+        load_config("experiences: many")
+
+
+# -- round trip ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "model: tiny\nseed: 017\nexperiences: 1e1\ncontext_chars: 10_000\n"
+        "sleep: {lr: 1e-5, beta: 0, recall_prefixes: no, router: never, on_policy_fraction: 5e-1}\n",
+        "agents: [sleep]\nsleep: {lr: 1.0e10, steps: 2, batch_size: 4, replay_per_batch: 1}\n",
+    ],
+)
+def test_dump_and_reload_gives_equal_values_and_types(text: str, tmp_path: Path) -> None:
+    cfg = load_config(text)
+    dumped = yaml.safe_dump(config_to_dict(cfg))
+    again = load_config(dumped)
+    assert again == cfg
+    for f in dataclasses.fields(RunConfig):
+        assert type(getattr(again, f.name)) is type(getattr(cfg, f.name)), f.name
+    for f in dataclasses.fields(SleepSettings):
+        assert type(getattr(again.sleep, f.name)) is type(getattr(cfg.sleep, f.name)), f"sleep.{f.name}"
+    path = tmp_path / "again.yaml"
+    path.write_text(dumped)
+    assert load_config(path) == cfg
+
+
+def test_defaults() -> None:
+    assert load_config(None) == RunConfig()
+    assert load_config("") == RunConfig()
+    assert RunConfig().period == RunConfig().facts_per_experience + RunConfig().queries_per_experience

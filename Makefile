@@ -29,7 +29,8 @@ test-all: $(STAMP)
 	$(PY) -m pytest -q -m "" 
 
 bench: $(STAMP)
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/run_all.py --model tiny
+	$(PY) benchmarks/run_all.py --model smollm2-135m
 
 clean:
 	rm -rf $(VENV) runs

@@ -68,15 +68,15 @@ class SleepAgentConfig:
 
     steps: int = 24
     batch_size: int = 12
-    lr: float = 3e-3
-    on_policy_fraction: float = 0.25
+    lr: float = 1e-2
+    on_policy_fraction: float = 0.0
     beta: float = 0.0
     replay_per_batch: int = 4
     max_replay: int = 48
-    recall_prefixes: bool = True
+    recall_prefixes: bool = False
     prefixes_per_line: int = 2
     router: str = "lexical"
-    experts: ExpertConfig = field(default_factory=ExpertConfig)
+    experts: ExpertConfig = field(default_factory=lambda: ExpertConfig(d_low=64))
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -43,13 +43,13 @@ class SleepSettings:
 
     steps: int = 24
     batch_size: int = 12
-    lr: float = 3e-3
-    on_policy_fraction: float = 0.25
+    lr: float = 1e-2
+    on_policy_fraction: float = 0.0
     beta: float = 0.0
     replay_per_batch: int = 4
-    recall_prefixes: bool = True
+    recall_prefixes: bool = False
     router: str = "lexical"
-    d_low: int = 16
+    d_low: int = 64
     pool_size: int = 5
 
     def __post_init__(self) -> None:

@@ -259,3 +259,12 @@ def test_defaults() -> None:
     assert load_config(None) == RunConfig()
     assert load_config("") == RunConfig()
     assert RunConfig().period == RunConfig().facts_per_experience + RunConfig().queries_per_experience
+
+
+def test_shipped_default_yaml_equals_the_built_in_defaults():
+    from pathlib import Path
+
+    from evaluation.config import RunConfig, load_config
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
+    assert load_config(path) == RunConfig()

@@ -23,7 +23,7 @@ run: $(STAMP)
 	$(VENV)/bin/sleep-env run $(ARGS)
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q tests --doctest-modules sleep_env tasks evaluation/metrics.py agents/losses.py
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m "" 

@@ -10,8 +10,9 @@ from sleep_env.types import SleepReport, SleepWindow
 
 __all__ = ["InContextAgent", "ANSWER_PARAMS"]
 
-#: Greedy, short answers that end at the first newline.
-ANSWER_PARAMS = SamplingParams(temperature=0.0, max_new_tokens=12, stop=("\n",))
+#: Greedy, short answers: they end at a newline or at the end of the first clause (". " or ", "),
+#: which is also where the tasks' exact-match scoring cuts a response.
+ANSWER_PARAMS = SamplingParams(temperature=0.0, max_new_tokens=12, stop=("\n", ". ", ", "))
 
 
 class InContextAgent:

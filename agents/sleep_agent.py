@@ -182,9 +182,23 @@ class SleepAgent:
         with self.memory.routed(old):
             rolls = self.engine.generate(t_texts, self.params)
         t_ids, s_ids = self.engine.encode(t_texts), self.engine.encode(s_texts)
-        exs = [_Example(s, t, list(r.token_ids), None, old) for s, t, r in zip(s_ids, t_ids, rolls) if r.token_ids]
+        targets = [self._target_ids(r.text) for r in rolls]
+        exs = [_Example(s, t, c, None, old) for s, t, c in zip(s_ids, t_ids, targets) if c]
         self._attach_teacher_logits(exs)
         return exs
+
+    def _target_ids(self, text: str) -> list[int]:
+        """Replay target: the teacher's answer text (already cut at a stop string) + EOS, as ids.
+
+        Ending the target with EOS teaches the student to stop after the answer; the teacher's
+        logits are then computed on exactly these ids (teacher forcing), so the divergence is
+        consistent whatever the tokenisation.
+        """
+        text = text.rstrip()
+        if not text:
+            return []
+        ids = self.engine.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return list(ids) + ([self.engine.eos_id] if self.engine.eos_id is not None else [])
 
     @torch.no_grad()
     def _attach_teacher_logits(self, exs: list[_Example], new_expert: int | None = None) -> None:

@@ -84,6 +84,8 @@ class RunConfig:
         context_chars: Short-term memory capacity in characters.
         sleep_period: Steps between sleeps (FixedInterval); 0 = one experience (study + queries).
         fresh_facts: Size of the fresh-material set used to measure in-context accuracy around sleeps.
+        probe_stem: Probes reword the question and keep the fact's answer stem (``canonical``) or
+            reword the stem too (``reworded``, harder).
         sleep: The SleepAgent's consolidation knobs.
         threads: torch CPU threads (0 = torch's default).
     """
@@ -97,6 +99,7 @@ class RunConfig:
     context_chars: int = 2000
     sleep_period: int = 0
     fresh_facts: int = 12
+    probe_stem: str = "canonical"
     sleep: SleepSettings = field(default_factory=SleepSettings)
     threads: int = 0
 
@@ -107,6 +110,8 @@ class RunConfig:
         for name in ("queries_per_experience", "sleep_period", "threads"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.probe_stem not in ("canonical", "reworded"):
+            raise ConfigError(f"probe_stem must be 'canonical' or 'reworded', got {self.probe_stem!r}")
         bad = [a for a in self.agents if a not in AGENT_NAMES]
         if bad or not self.agents:
             raise ConfigError(f"agents must be a non-empty list from {list(AGENT_NAMES)}, got {list(self.agents)}")

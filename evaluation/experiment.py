@@ -48,7 +48,8 @@ def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
 
 def build_env_config(cfg: RunConfig) -> EnvConfig:
     """The env of a run: ``experiences`` x facts, a sleep allowed every ``cfg.period`` steps."""
-    exp = ExperienceConfig(task="facts", n_study=cfg.facts_per_experience, n_query=cfg.queries_per_experience)
+    exp = ExperienceConfig(task="facts", task_kwargs={"probe_stem": cfg.probe_stem},
+                           n_study=cfg.facts_per_experience, n_query=cfg.queries_per_experience)
     return EnvConfig(
         stream=StreamConfig(experiences=(exp,) * cfg.experiences),
         schedule=FixedInterval(period=cfg.period),

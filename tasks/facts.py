@@ -79,6 +79,9 @@ _PROMPT = {
     "job": ("What does {name} do for a living?", "{name} works as"),
     "pet": ("What pet does {name} have?", "{name} has a pet"),
 }
+# Held-out probe phrasing: reworded questions. With probe_stem="canonical" (default) the answer stem
+# is the study statement's own (a cloze of the fact, as in LAMA-style knowledge probes); with
+# probe_stem="reworded" the stem is reworded too (harder: it tests transfer across surface forms).
 _PROBE = {
     "city": ("In which town is {name}'s home?", "{name}'s home town is"),
     "job": ("What is {name}'s profession?", "By profession, {name} is"),
@@ -184,7 +187,25 @@ class FactsTask(Task):
 
     name = "facts"
 
-    def __init__(self, n_entities: int = 4, attributes: Sequence[str] = ATTRIBUTES) -> None:
+    def __init__(
+        self,
+        n_entities: int = 4,
+        attributes: Sequence[str] = ATTRIBUTES,
+        probe_stem: str = "canonical",
+        match: str = "contains",
+    ) -> None:
+        if match not in ("contains", "exact"):
+            raise ValueError(
+                f"match must be 'contains' or 'exact', got {match!r}; 'contains' accepts the answer "
+                "anywhere in the response's first clause (PopQA-style), 'exact' needs equality"
+            )
+        self.match = match
+        if probe_stem not in ("canonical", "reworded"):
+            raise ValueError(
+                f"probe_stem must be 'canonical' or 'reworded', got {probe_stem!r}; "
+                "'canonical' keeps the study statement's answer stem, 'reworded' rewords it too"
+            )
+        self.probe_stem = probe_stem
         if isinstance(n_entities, bool) or not isinstance(n_entities, (int, np.integer)):
             raise ValueError(f"n_entities must be an integer >= 1, got {n_entities!r}; pass e.g. 4")
         if n_entities < 1:
@@ -212,7 +233,10 @@ class FactsTask(Task):
 
     def __repr__(self) -> str:
         """Return the constructor call that rebuilds this task."""
-        return f"FactsTask(n_entities={self.n_entities}, attributes={self.attributes!r})"
+        return (
+            f"FactsTask(n_entities={self.n_entities}, attributes={self.attributes!r}, "
+            f"probe_stem={self.probe_stem!r}, match={self.match!r})"
+        )
 
     def entity(self, seed: int, entity: int) -> tuple[str, dict[str, str]]:
         """Return the name and attribute values of one fictional person.
@@ -275,6 +299,9 @@ class FactsTask(Task):
     def probe(self, seed: int, idx: int) -> Problem:
         """Return fact ``idx`` of seed ``seed``, asked in the held-out probe phrasing.
 
+        The question is always reworded; the answer stem is the study statement's own
+        (``probe_stem="canonical"``, default) or reworded too (``probe_stem="reworded"``).
+
         Args:
             seed: Non-negative integer seed.
             idx: Non-negative item index (as in :meth:`problem`).
@@ -288,17 +315,25 @@ class FactsTask(Task):
         Example:
             >>> print(FactsTask().probe(seed=0, idx=0).prompt)
             Question: In which town is Vanzem Paswick's home?
+            Answer: Vanzem Paswick lives in
+            >>> print(FactsTask(probe_stem="reworded").probe(seed=0, idx=0).prompt)
+            Question: In which town is Vanzem Paswick's home?
             Answer: Vanzem Paswick's home town is
         """
-        return self._make(seed, idx, _PROBE)
+        if self.probe_stem == "reworded":
+            return self._make(seed, idx, _PROBE)
+        return self._make(seed, idx, {k: (_PROBE[k][0], _PROMPT[k][1]) for k in _PROBE})
 
     def score(self, problem: Problem, response: str) -> float:
-        """Score a response by exact match after SQuAD-style normalisation.
+        """Score a response against the answer after SQuAD-style normalisation.
 
         The response is cut at its first line break, then at the first of ``. , ; : ! ?``, and
-        compared with the answer after :func:`normalize_answer` on both sides (so " a baker." and
-        "Baker" match "baker"). There is no partial credit and no stem stripping: a response that
-        restates the question ("... lives in Brastow") scores 0.0.
+        normalised with :func:`normalize_answer` (so " a baker." and "Baker" match "baker").
+        ``match="contains"`` (default) scores 1.0 when the normalised answer occurs in it as whole
+        words ("the town of Brastow" matches "Brastow"; the answer-in-generation criterion of PopQA,
+        Mallen et al. 2023, arXiv 2212.10511, for free-form closed-book answers); ``match="exact"``
+        needs equality (SQuAD exact match; a response that restates the stem scores 0.0). There is
+        no partial credit.
 
         Args:
             problem: A problem made by this task.
@@ -315,13 +350,20 @@ class FactsTask(Task):
             'journalist'
             >>> task.score(p, " a Journalist, since 2010"), task.score(p, "")
             (1.0, 0.0)
+            >>> task.score(p, "a freelance journalist"), FactsTask(match="exact").score(p, "a freelance journalist")
+            (1.0, 0.0)
         """
         if not isinstance(response, str):
             return 0.0
         text = _LINE_END.split(response, maxsplit=1)[0]
         text = _CLAUSE_END.split(text, maxsplit=1)[0]
         got = normalize_answer(text)
-        return 1.0 if got and got == normalize_answer(problem.answer) else 0.0
+        want = normalize_answer(problem.answer)
+        if not got or not want:
+            return 0.0
+        if self.match == "exact":
+            return 1.0 if got == want else 0.0
+        return 1.0 if f" {want} " in f" {got} " else 0.0
 
     def _make(self, seed: int, idx: int, phrasing: dict[str, tuple[str, str]]) -> Problem:
         idx = _check_index("idx", idx)

@@ -339,5 +339,5 @@ def test_plain_byte_tokenizer_adds_no_trailing_eos() -> None:
     assert engine.tokenizer.decode(ids) == text
 
 
-def test_sampling_params_used_for_answers_are_greedy_and_stop_at_newline() -> None:
-    assert ANSWER_PARAMS == SamplingParams(temperature=0.0, max_new_tokens=12, stop=("\n",))
+def test_sampling_params_used_for_answers_are_greedy_and_stop_after_the_first_clause() -> None:
+    assert ANSWER_PARAMS == SamplingParams(temperature=0.0, max_new_tokens=12, stop=("\n", ". ", ", "))

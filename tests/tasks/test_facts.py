@@ -154,6 +154,49 @@ def test_answer_survives_normalisation(task):
 
 
 @pytest.mark.parametrize(
+    ("response", "exact", "contains"),
+    [
+        ("{a}", 1.0, 1.0),
+        (" {a}", 1.0, 1.0),
+        (" {A}.", 1.0, 1.0),
+        ("{a}\nQuestion: something else", 1.0, 1.0),
+        ("  the {a}, I think", 1.0, 1.0),
+        (" a {a}!", 1.0, 1.0),
+        ("{a}?", 1.0, 1.0),
+        ("{a}s", 0.0, 0.0),  # whole words only
+        ("x{a}", 0.0, 0.0),
+        ("{a} {a}", 0.0, 1.0),
+        ("the town of {a}.", 0.0, 1.0),
+        ("\n{a}", 0.0, 0.0),  # the first line is empty
+        ("Somewhere, {a}", 0.0, 0.0),  # only the first clause counts
+        ("", 0.0, 0.0),
+        ("...", 0.0, 0.0),
+        ("\u00e9\u00e8 {a}", 0.0, 1.0),
+    ],
+)
+def test_score_cases_exact_and_contains(response, exact, contains):
+    p = FactsTask().problem(0, 0)
+    text = response.format(a=p.answer, A=p.answer.upper())
+    assert FactsTask(match="exact").score(p, text) == exact
+    assert FactsTask(match="contains").score(p, text) == contains
+
+
+def test_match_option_validated():
+    with pytest.raises(ValueError, match="match"):
+        FactsTask(match="fuzzy")
+    with pytest.raises(ValueError, match="probe_stem"):
+        FactsTask(probe_stem="other")
+
+
+def test_probe_stems():
+    canonical, reworded = FactsTask().probe(0, 0), FactsTask(probe_stem="reworded").probe(0, 0)
+    query = FactsTask().problem(0, 0)
+    assert canonical.prompt.split("\n")[1] == query.prompt.split("\n")[1]  # same answer stem
+    assert canonical.prompt.split("\n")[0] != query.prompt.split("\n")[0]  # reworded question
+    assert reworded.prompt.split("\n")[1] != query.prompt.split("\n")[1]
+
+
+@pytest.mark.parametrize(
     ("response", "expected"),
     [
         ("{a}", 1.0),
@@ -172,15 +215,18 @@ def test_answer_survives_normalisation(task):
         ("\u00e9\u00e8 {a}", 0.0),
     ],
 )
-def test_score_cases(task, response, expected):
+def test_score_cases(response, expected):
+    task = FactsTask(match="exact")
     p = task.problem(0, 0)
     text = response.format(a=p.answer, A=p.answer.upper())
     assert task.score(p, text) == expected
 
 
-def test_restating_the_stem_is_not_accepted(task):
-    p = task.problem(0, 0)
-    assert task.score(p, f"{p.metadata['entity']} lives in {p.answer}") == 0.0
+def test_restating_the_stem_counts_only_under_contains():
+    p = FactsTask().problem(0, 0)
+    text = f"{p.metadata['entity']} lives in {p.answer}"
+    assert FactsTask(match="exact").score(p, text) == 0.0
+    assert FactsTask(match="contains").score(p, text) == 1.0
 
 
 def test_score_never_raises(task):

@@ -67,7 +67,14 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     path = Path(args.run_dir) / "summary.json"
     if not path.is_file():
         raise SleepEnvError(f"{path} does not exist; pass a run directory written by `sleep-env run`")
-    print_summary(json.loads(path.read_text()))
+    try:
+        summary = json.loads(path.read_text())
+        summary["agents"].items()
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise SleepEnvError(
+            f"{path} is not a summary written by `sleep-env run` (expected JSON with an 'agents' mapping)"
+        ) from None
+    print_summary(summary)
     return 0
 
 

@@ -39,6 +39,7 @@ class SleepSettings:
         router: ``lexical``, ``always`` or ``never``.
         d_low: Expert rank.
         pool_size: Pre-allocated experts per MLP block.
+        first_layer: Lowest MLP block that gets experts (0 = all blocks).
     """
 
     steps: int = 24
@@ -51,12 +52,15 @@ class SleepSettings:
     router: str = "lexical"
     d_low: int = 64
     pool_size: int = 5
+    first_layer: int = 0
 
     def __post_init__(self) -> None:
         # the rules of agents.SleepAgentConfig / ExpertConfig, checked at load time (not after the first agent ran)
         for name in ("steps", "batch_size", "d_low", "pool_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"sleep.{name} must be >= 1, got {getattr(self, name)}")
+        if self.first_layer < 0:
+            raise ConfigError(f"sleep.first_layer must be >= 0, got {self.first_layer}")
         if not self.lr > 0 or self.lr == float("inf"):
             raise ConfigError(f"sleep.lr must be a finite number > 0, got {self.lr}; write e.g. 0.001")
         for name in ("on_policy_fraction", "beta"):
@@ -86,6 +90,8 @@ class RunConfig:
         fresh_facts: Size of the fresh-material set used to measure in-context accuracy around sleeps.
         probe_stem: Probes reword the question and keep the fact's answer stem (``canonical``) or
             reword the stem too (``reworded``, harder).
+        match: Scoring of answers: ``contains`` (the value as whole words in the first clause of
+            the response, PopQA-style) or ``exact`` (SQuAD exact match of the first clause).
         sleep: The SleepAgent's consolidation knobs.
         threads: torch CPU threads (0 = torch's default).
     """
@@ -100,6 +106,7 @@ class RunConfig:
     sleep_period: int = 0
     fresh_facts: int = 12
     probe_stem: str = "canonical"
+    match: str = "contains"
     sleep: SleepSettings = field(default_factory=SleepSettings)
     threads: int = 0
 
@@ -112,6 +119,8 @@ class RunConfig:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.probe_stem not in ("canonical", "reworded"):
             raise ConfigError(f"probe_stem must be 'canonical' or 'reworded', got {self.probe_stem!r}")
+        if self.match not in ("contains", "exact"):
+            raise ConfigError(f"match must be 'contains' or 'exact', got {self.match!r}")
         bad = [a for a in self.agents if a not in AGENT_NAMES]
         if bad or not self.agents:
             raise ConfigError(f"agents must be a non-empty list from {list(AGENT_NAMES)}, got {list(self.agents)}")
@@ -184,7 +193,7 @@ def _coerce(path: str, value: Any, typ: Any) -> Any:
         if isinstance(value, str):
             return value
         raise ConfigError(
-            f"{path} must be a string, got {value!r} ({type(value).__name__}); quote it, e.g. {path.split('.')[-1]}: \"off\""
+            f"{path} must be a string, got {value!r} ({type(value).__name__}); write a quoted string, e.g. {path.split('.')[-1]}: 'text' (YAML reads yes/no/on/off as booleans)"
         )
     if name == "tuple[str, ...]":
         if isinstance(value, str):

@@ -48,7 +48,7 @@ def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
 
 def build_env_config(cfg: RunConfig) -> EnvConfig:
     """The env of a run: ``experiences`` x facts, a sleep allowed every ``cfg.period`` steps."""
-    exp = ExperienceConfig(task="facts", task_kwargs={"probe_stem": cfg.probe_stem},
+    exp = ExperienceConfig(task="facts", task_kwargs={"probe_stem": cfg.probe_stem, "match": cfg.match},
                            n_study=cfg.facts_per_experience, n_query=cfg.queries_per_experience)
     return EnvConfig(
         stream=StreamConfig(experiences=(exp,) * cfg.experiences),
@@ -66,7 +66,7 @@ def fresh_material(cfg: RunConfig):
     """
     from tasks import make_task
 
-    task = make_task("facts")
+    task = make_task("facts", match=cfg.match)
     seed = int(np.random.SeedSequence([cfg.seed, 7_777_777]).generate_state(1)[0])
     problems = [task.problem(seed, i) for i in range(cfg.fresh_facts)]
     return task, problems, "\n".join(p.context for p in problems)
@@ -131,7 +131,7 @@ def _make_agent(name: str, cfg: RunConfig):
     acfg = SleepAgentConfig(
         steps=s.steps, batch_size=s.batch_size, lr=s.lr, on_policy_fraction=s.on_policy_fraction, beta=s.beta,
         replay_per_batch=s.replay_per_batch, recall_prefixes=s.recall_prefixes, router=s.router,
-        experts=ExpertConfig(d_low=s.d_low, pool_size=s.pool_size), seed=cfg.seed,
+        experts=ExpertConfig(d_low=s.d_low, pool_size=s.pool_size, first_layer=s.first_layer), seed=cfg.seed,
     )
     return SleepAgent(engine, acfg)
 

@@ -156,8 +156,9 @@ class FactsTask(Task):
     answer, and :meth:`probe` asks the same fact in a held-out phrasing with the same answer. Names
     are unique within a seed. Every string is printable ASCII (plus ``"\\n"`` in prompts).
 
-    Scoring is plain exact match (see :meth:`score`): a response that repeats the cloze stem
-    ("Zorvak Quillby lives in Brastow") scores 0.0.
+    Scoring (see :meth:`score`): by default the answer must occur as whole words in the response's
+    first clause (``match="contains"``, PopQA-style; "the town of Brastow" scores 1.0); with
+    ``match="exact"`` the normalised first clause must equal the answer.
 
     Args:
         n_entities: Number of people in one pass over the task (>= 1). It sets ``len(task)`` =
@@ -187,7 +188,7 @@ class FactsTask(Task):
 
     name = "facts"
 
-    def __init__(
+    def __init__(  # noqa: D107 (documented in the class docstring)
         self,
         n_entities: int = 4,
         attributes: Sequence[str] = ATTRIBUTES,
@@ -263,7 +264,8 @@ class FactsTask(Task):
         seed = _check_index("seed", seed)
         entity = _check_index("entity", entity)
         known = self._entities.setdefault(seed, [])
-        taken = {name for name, _ in known}
+        if len(known) <= entity:
+            taken = {name for name, _ in known}  # built only when new entities are drawn
         while len(known) <= entity:
             rng = np.random.default_rng([seed, len(known)])
             values = {"city": _make_town(rng), "job": _pick(rng, JOBS), "pet": _pick(rng, PETS)}

@@ -36,16 +36,21 @@ class ExpertConfig:
         alpha: Output scale numerator; the expert output is multiplied by ``alpha / d_low``.
         init_std: Std of ``A``'s normal init, in units of ``1/sqrt(d_model)``; ``B`` starts at 0 so a
             fresh expert leaves the model unchanged.
+        first_layer: MLP blocks below this index (0 = the lowest) get no experts; a sleep's backward
+            pass then stops at ``first_layer``, which makes training steps cheaper.
     """
 
     d_low: int = 16
     pool_size: int = 5
     alpha: float = 32.0
     init_std: float = 1.0
+    first_layer: int = 0
 
     def __post_init__(self) -> None:
         if self.d_low < 1:
             raise ValueError(f"d_low must be >= 1, got {self.d_low}")
+        if self.first_layer < 0:
+            raise ValueError(f"first_layer must be >= 0, got {self.first_layer}")
         if self.pool_size < 1:
             raise ValueError(f"pool_size must be >= 1, got {self.pool_size}; it bounds the number of sleeps")
 
@@ -108,7 +113,12 @@ class ExpertMemory:
         gen = torch.Generator().manual_seed(seed)
         d_model = model.config.hidden_size
         self.blocks: list[ExpertBlock] = []
-        for parent, attr, mlp in _mlp_slots(model):
+        slots = _mlp_slots(model)
+        if cfg.first_layer >= len(slots):
+            raise ValueError(
+                f"first_layer must be below the number of MLP blocks ({len(slots)}), got {cfg.first_layer}"
+            )
+        for parent, attr, mlp in slots[cfg.first_layer :]:
             block = ExpertBlock(mlp, d_model, cfg, gen)
             setattr(parent, attr, block)
             self.blocks.append(block)

@@ -66,3 +66,13 @@ def test_pool_exhaustion_raises_clear_error(tiny):
 def test_config_validation():
     with pytest.raises(ValueError, match="d_low"):
         ExpertConfig(d_low=0)
+
+
+def test_first_layer_leaves_lower_blocks_without_experts():
+    from agents.models import tiny_model
+
+    all_blocks = ExpertMemory(tiny_model(n_layer=3), ExpertConfig(d_low=2))
+    upper = ExpertMemory(tiny_model(n_layer=3), ExpertConfig(d_low=2, first_layer=1))
+    assert (len(all_blocks.blocks), len(upper.blocks)) == (3, 2)
+    with pytest.raises(ValueError, match="first_layer"):
+        ExpertMemory(tiny_model(n_layer=3), ExpertConfig(d_low=2, first_layer=3))

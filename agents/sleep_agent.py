@@ -66,9 +66,9 @@ class SleepAgentConfig:
         seed: Seed of expert init, batch sampling and on-policy sampling.
     """
 
-    steps: int = 24
+    steps: int = 28
     batch_size: int = 12
-    lr: float = 1e-2
+    lr: float = 1.5e-2
     on_policy_fraction: float = 0.0
     beta: float = 0.0
     replay_per_batch: int = 4

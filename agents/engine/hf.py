@@ -102,7 +102,7 @@ class TransformersEngine:
         ValueError: the tokenizer has neither a pad nor an EOS token.
     """
 
-    def __init__(self, model, tokenizer, *, batch_size: int = 16, add_special_tokens: bool | None = None):
+    def __init__(self, model, tokenizer, *, batch_size: int = 32, add_special_tokens: bool | None = None):
         self.model = model
         self.tokenizer = tokenizer
         tokenizer.padding_side = "left"

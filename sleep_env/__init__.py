@@ -22,7 +22,10 @@ from sleep_env.core import EnvConfig, SleepEnv
 from sleep_env.protocols import Agent
 from sleep_env.runner import run_lifetime
 from sleep_env.schedules import (
+    AgentChoice,
     FixedInterval,
+    MemoryPressure,
+    MultiLevel,
     Never,
     Schedule,
     ScheduleClock,
@@ -42,6 +45,9 @@ __all__ = [
     "SleepDecision",
     "Never",
     "FixedInterval",
+    "MultiLevel",
+    "MemoryPressure",
+    "AgentChoice",
     "TaskBoundary",
     "SleepWindow",
     "SleepReport",

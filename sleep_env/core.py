@@ -68,9 +68,23 @@ class SleepEnv(gym.Env):
     ``kind`` (of the item the action answered: ``"study"``, ``"query"``, ``"sleep"`` for the wake
     step, ``"reset"`` at reset), ``model_version``, ``evicted``, ``sleep_denied``, ``missed``,
     ``overwritten`` (this step) with running ``evicted_total``, ``denied_total``, ``missed_total``,
-    ``overwritten_total`` and ``sleeps``, ``probe_due``, and ``sleep_window`` (a
-    :class:`SleepWindow` on the step that enters sleep, else ``None``). Reference answers never
-    appear in observations or infos; :meth:`records` holds them.
+    ``overwritten_total`` and ``sleeps``, ``probe_due``, ``sleep_window`` (a
+    :class:`SleepWindow` on the step that enters sleep, else ``None``) and ``sleep_level`` (the
+    schedule's level of the sleep entered on this step, or completed on the wake step; else 0).
+    Reference answers never appear in observations or infos; :meth:`records` holds them.
+
+    Levels: the observation's ``sleep_level`` is ``Discrete(schedule.n_levels + 1)``; with
+    :class:`~sleep_env.schedules.MultiLevel` it is the slowest due level, and the agent
+    consolidates the due levels fast to slow. The env owns level 0 (the context) only: every wake
+    clears it, whatever the level.
+
+    Vector envs and autoreset: ``gymnasium.vector.SyncVectorEnv`` and ``AsyncVectorEnv`` (the
+    latter with ``shared_memory=False``, since Text spaces have no shared-memory buffer) run this
+    env. Their default autoreset mode is gymnasium's *next-step* autoreset: the step that returns
+    ``terminated`` (or ``truncated``) for a sub-env is followed by one step whose action for that
+    sub-env is ignored and which returns the next lifetime's first observation (from
+    ``reset()`` without a seed: the next stream seed of the env's generator), reward 0 and both
+    flags False. Probes are not part of the vector API (call the sub-envs directly if needed).
 
     After the last item the observation has an empty prompt, the final memory as context, kind 0
     and no sleep flags.
@@ -362,6 +376,7 @@ class SleepEnv(gym.Env):
             items_seen=ep.pos + 1, items_since_sleep=ep.since_sleep + 1,
             memory_load=joined_chars(after) / self.config.context_chars,
             experience_ended=item.last_of_experience, stream_ended=ep.pos == len(items) - 1,
+            sleeps=ep.totals["sleeps"],
         ))  # fmt: skip
 
     def _obs(
@@ -417,12 +432,14 @@ class SleepEnv(gym.Env):
         self._probe_rows = tuple(rows)
         ep.ended = "terminated" if terminated else "truncated" if truncated else None
         obs = self._terminal_obs(ep) if terminated else self._present(ep)
-        info = self._info(ep, experience=window.experience, kind="sleep", missed=missed)
+        info = self._info(
+            ep, experience=window.experience, kind="sleep", missed=missed, level=window.level
+        )
         return obs, 0.0, bool(terminated), bool(truncated), info
 
     def _info(
         self, ep: Episode, *, experience: int, kind: str, evicted: int = 0, denied: bool = False,
-        overwritten: int = 0, missed: int = 0, window: SleepWindow | None = None,
+        overwritten: int = 0, missed: int = 0, window: SleepWindow | None = None, level: int = 0,
     ) -> dict[str, Any]:  # fmt: skip
         t = ep.totals
         return {
@@ -441,4 +458,5 @@ class SleepEnv(gym.Env):
             "sleeps": t["sleeps"],
             "probe_due": bool(self._probe_rows),
             "sleep_window": window,
+            "sleep_level": level if window is None else window.level,
         }

@@ -9,11 +9,23 @@ overwritten after this item unless the agent sleeps.
 from __future__ import annotations
 
 import abc
+import math
+import numbers
 from dataclasses import dataclass
 
-from sleep_env._validate import as_int
+from sleep_env._validate import as_int, fail
 
-__all__ = ["ScheduleClock", "SleepDecision", "Schedule", "Never", "FixedInterval", "TaskBoundary"]
+__all__ = [
+    "ScheduleClock",
+    "SleepDecision",
+    "Schedule",
+    "Never",
+    "FixedInterval",
+    "MultiLevel",
+    "MemoryPressure",
+    "AgentChoice",
+    "TaskBoundary",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,6 +42,8 @@ class ScheduleClock:
     """The item is the last of its experience."""
     stream_ended: bool
     """The item is the last of the stream."""
+    sleeps: int = 0
+    """Sleeps completed so far in this lifetime (the env's ``info["sleeps"]``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,14 +60,17 @@ class SleepDecision:
 
 _NO = SleepDecision(may_sleep=False, due=False, level=0)
 _SLEEP = SleepDecision(may_sleep=True, due=True, level=1)
+_MAY = SleepDecision(may_sleep=True, due=False, level=1)
 
 
 class Schedule(abc.ABC):
     """Base class: a pure ``decide(clock) -> SleepDecision``."""
 
-    n_levels: int = 1
-    """Highest level :meth:`decide` returns (the observation's ``sleep_level`` is Discrete
-    ``n_levels + 1``)."""
+    @property
+    def n_levels(self) -> int:
+        """Highest level :meth:`decide` returns (the observation's ``sleep_level`` is Discrete
+        ``n_levels + 1``): 1 for every schedule but :class:`MultiLevel`."""
+        return 1
 
     @abc.abstractmethod
     def decide(self, clock: ScheduleClock) -> SleepDecision:
@@ -109,6 +126,143 @@ class FixedInterval(Schedule):
         """Return level-1 sleep, allowed and due, at multiples of ``period`` and at stream end."""
         if clock.stream_ended or (clock.items_seen > 0 and clock.items_seen % self.period == 0):
             return _SLEEP
+        return _NO
+
+
+@dataclass(frozen=True, kw_only=True)
+class MultiLevel(Schedule):
+    """The paper's multi-level schedule: level ``l`` (1-based) is due at every multiple of ``C_l``.
+
+    ``periods = (C1, C2, ...)`` are strictly increasing and each divides the next, so whenever level
+    ``l`` is due every faster level is due too. The decision then reports the **slowest** due level
+    ``L``: a sleep at level ``L`` means the agent consolidates the due levels fast to slow (context
+    into level 1, level 1 into level 2, ..., up to ``L``), each consolidation resetting the faster
+    level. Sleep is allowed exactly when some level is due (``may_sleep == due``); the stream end
+    is not special (only multiples of ``C1`` count).
+
+    Example:
+        >>> s = MultiLevel(periods=(4, 12))
+        >>> c = ScheduleClock(items_seen=12, items_since_sleep=4, memory_load=0.5,
+        ...                   experience_ended=False, stream_ended=False)
+        >>> s.decide(c).level, s.n_levels
+        (2, 2)
+    """
+
+    periods: tuple[int, ...]
+    """``(C1, C2, ...)``: positive, strictly increasing, each dividing the next."""
+
+    def __post_init__(self) -> None:
+        """Validate the periods (a list is accepted and stored as a tuple).
+
+        Raises:
+            ValueError: If ``periods`` is empty, holds a non-integer or a value < 1, is not
+                strictly increasing, or a period does not divide the next.
+        """
+        fix = "pass e.g. periods=(12, 24, 48)"
+        raw = self.periods
+        if isinstance(raw, (str, bytes)) or not isinstance(raw, (tuple, list)) or not raw:
+            raise fail("periods", "a non-empty tuple of integers", raw, fix)
+        periods = tuple(as_int(f"periods[{i}]", p, low=1, fix=fix) for i, p in enumerate(raw))
+        for i, (a, b) in enumerate(zip(periods, periods[1:])):
+            if b <= a:
+                why = f"{fix} (periods[{i + 1}] <= periods[{i}])"
+                raise fail("periods", "strictly increasing", raw, why)
+            if b % a:
+                raise fail(
+                    "periods", "each dividing the next (C_l divisible by C_(l-1))", raw,
+                    f"{fix}; {b} is not a multiple of {a}",
+                )  # fmt: skip
+        object.__setattr__(self, "periods", periods)
+
+    @property
+    def n_levels(self) -> int:
+        """The number of levels, ``len(periods)``."""
+        return len(self.periods)
+
+    def decide(self, clock: ScheduleClock) -> SleepDecision:
+        """Return the slowest level whose period divides ``items_seen`` (allowed, due), else 0."""
+        n = clock.items_seen
+        if n <= 0:
+            return _NO
+        level = 0
+        for lvl, period in enumerate(self.periods, start=1):
+            if n % period:
+                break  # periods divide each other: no slower level can be due
+            level = lvl
+        return SleepDecision(may_sleep=True, due=True, level=level) if level else _NO
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemoryPressure(Schedule):
+    """Sleep is allowed and due (level 1) when the short-term memory is at least ``threshold`` full.
+
+    Example:
+        >>> c = ScheduleClock(items_seen=7, items_since_sleep=7, memory_load=0.8,
+        ...                   experience_ended=False, stream_ended=False)
+        >>> [MemoryPressure(threshold=t).decide(c).due for t in (0.75, 0.9)]
+        [True, False]
+    """
+
+    threshold: float
+    """Memory load in (0, 1] at or above which sleep is allowed and due."""
+
+    def __post_init__(self) -> None:
+        """Validate the threshold.
+
+        Raises:
+            ValueError: If ``threshold`` is not a real number in (0, 1].
+        """
+        t = self.threshold
+        rule, fix = "a number in (0, 1]", "pass e.g. threshold=0.9"
+        if isinstance(t, bool) or not isinstance(t, numbers.Real) or not math.isfinite(t):
+            raise fail("threshold", rule, t, fix)
+        if not 0.0 < float(t) <= 1.0:
+            raise fail("threshold", rule, t, fix)
+        object.__setattr__(self, "threshold", float(t))
+
+    def decide(self, clock: ScheduleClock) -> SleepDecision:
+        """Return level-1 sleep, allowed and due, when ``memory_load >= threshold``."""
+        return _SLEEP if clock.memory_load >= self.threshold else _NO
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentChoice(Schedule):
+    """The agent decides: sleep is allowed (never due) after ``min_gap`` items, up to a budget.
+
+    ``max_sleeps`` counts the sleeps of the lifetime (``ScheduleClock.sleeps``).
+
+    Since nothing is ever due, an agent that never sleeps loses memories only to eviction.
+
+    Example:
+        >>> s = AgentChoice(min_gap=5, max_sleeps=2)
+        >>> c = ScheduleClock(items_seen=9, items_since_sleep=5, memory_load=0.2,
+        ...                   experience_ended=False, stream_ended=False, sleeps=1)
+        >>> d = s.decide(c)
+        >>> d.may_sleep, d.due, d.level
+        (True, False, 1)
+    """
+
+    min_gap: int
+    """Items answered since the last wake (or reset) before sleep is allowed (>= 1)."""
+    max_sleeps: int
+    """Sleeps allowed per lifetime (>= 1; use ``Never()`` for none)."""
+
+    def __post_init__(self) -> None:
+        """Validate the gap and the budget.
+
+        Raises:
+            ValueError: If ``min_gap`` or ``max_sleeps`` is not an integer >= 1.
+        """
+        gap = as_int("min_gap", self.min_gap, low=1, fix="pass e.g. min_gap=12")
+        fix = "pass e.g. max_sleeps=5, or use Never() for no sleep"
+        most = as_int("max_sleeps", self.max_sleeps, low=1, fix=fix)
+        object.__setattr__(self, "min_gap", gap)
+        object.__setattr__(self, "max_sleeps", most)
+
+    def decide(self, clock: ScheduleClock) -> SleepDecision:
+        """Return level-1 sleep, allowed but not due, after ``min_gap`` items if sleeps remain."""
+        if clock.items_since_sleep >= self.min_gap and clock.sleeps < self.max_sleeps:
+            return _MAY
         return _NO
 
 

@@ -1,4 +1,7 @@
-"""A hypothesis state machine over reset / step / request_sleep / submit_probes (STYLE.md §7)."""
+"""A hypothesis state machine over reset / step / request_sleep / submit_probes (STYLE.md §7).
+
+Examples per run: the ``HYPOTHESIS_PROFILE`` profile of ``conftest.py`` (``default`` or ``thorough``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ import copy
 
 import pytest
 from gymnasium.utils.env_checker import data_equivalence
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -89,10 +91,6 @@ class SleepEnvMachine(RuleBasedStateMachine):
             assert len(self.obs["context"]) <= self.env.config.context_chars
 
 
-SleepEnvMachine.TestCase.settings = settings(
-    max_examples=40,
-    stateful_step_count=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+# Example counts come from the hypothesis profile (conftest.py): HYPOTHESIS_PROFILE=thorough
+# runs many more and longer examples than the bounded default.
 TestSleepEnvMachine = SleepEnvMachine.TestCase

@@ -100,6 +100,7 @@ class _Example:
     completion: list[int]
     teacher_logits: torch.Tensor | None  # (len(completion), V) float32
     old: bool  # earlier-day replay (teacher = pre-sleep model with experts on)
+    student_text: str  # the rendered student prompt (what student_prompt encodes)
 
 
 class SleepAgent:
@@ -183,7 +184,7 @@ class SleepAgent:
             rolls = self.engine.generate(t_texts, self.params)
         t_ids, s_ids = self.engine.encode(t_texts), self.engine.encode(s_texts)
         targets = [self._target_ids(r.text) for r in rolls]
-        exs = [_Example(s, t, c, None, old) for s, t, c in zip(s_ids, t_ids, targets) if c]
+        exs = [_Example(s, t, c, None, old, st) for s, t, c, st in zip(s_ids, t_ids, targets, s_texts) if c]
         self._attach_teacher_logits(exs)
         return exs
 
@@ -271,12 +272,12 @@ class SleepAgent:
 
     def _on_policy(self, batch: list[_Example], new_expert: int) -> list[_Example]:
         """Replace completions by the student's own samples (no grad), re-scored by the teacher."""
-        texts = [self.engine.tokenizer.decode(e.student_prompt) for e in batch]
+        texts = [e.student_text for e in batch]
         params = SamplingParams(temperature=1.0, max_new_tokens=self.params.max_new_tokens, stop=self.params.stop,
                                 seed=int(self.rng.integers(2**31)))
         with torch.no_grad(), self.memory.routed(True):
             rolls = self.engine.generate(texts, params)
-        out = [_Example(e.student_prompt, e.teacher_prompt, list(r.token_ids), None, e.old)
+        out = [_Example(e.student_prompt, e.teacher_prompt, list(r.token_ids), None, e.old, e.student_text)
                for e, r in zip(batch, rolls) if r.token_ids]
         self._attach_teacher_logits(out, new_expert=new_expert)
         return out

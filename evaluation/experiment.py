@@ -75,8 +75,9 @@ def fresh_material(cfg: RunConfig):
 class _Measured:
     """Agent wrapper: measures in-context accuracy on fresh material before the first sleep and after each."""
 
-    def __init__(self, agent, cfg: RunConfig, log: Callable[[str], None]):
+    def __init__(self, agent, cfg: RunConfig, log: Callable[[str], None], *, routed: bool):
         self.agent, self.log = agent, log
+        self.routed = routed  # a SleepAgent: also measure what always-on experts would do
         self.task, self.problems, self.context = fresh_material(cfg)
         self.in_context: list[float] = []
         self.in_context_experts_on: list[float] = []
@@ -87,7 +88,7 @@ class _Measured:
         ctxs = [self.context] * len(prompts)
         score = lambda ans: float(np.mean([self.task.score(p, a) for p, a in zip(self.problems, ans)]))  # noqa: E731
         self.in_context.append(score(self.agent.answer(prompts, ctxs)))
-        if hasattr(self.agent, "memory"):  # SleepAgent: also show what always-on experts would do
+        if self.routed:
             self.in_context_experts_on.append(score(self.agent.answer(prompts, ctxs, router="always")))
 
     def _after_sleep(self) -> None:
@@ -155,7 +156,7 @@ def run_experiment(cfg: RunConfig, out: str | Path, *, quiet: bool = False) -> d
     for name in cfg.agents:
         t0 = time.perf_counter()
         log(f"[{name}] loading {cfg.model} ...")
-        agent = _Measured(_make_agent(name, cfg), cfg, log)
+        agent = _Measured(_make_agent(name, cfg), cfg, log, routed=name == "sleep")
         agent.measure()
         env = SleepEnv(build_env_config(cfg))
         n_total = cfg.experiences * (cfg.facts_per_experience + cfg.queries_per_experience)
@@ -183,7 +184,7 @@ def run_experiment(cfg: RunConfig, out: str | Path, *, quiet: bool = False) -> d
         }
         if agent.in_context_experts_on:
             entry["in_context_acc_experts_always_on"] = agent.in_context_experts_on
-        if hasattr(agent.agent, "memory"):
+        if agent.routed:
             entry["active_expert_parameters"] = agent.agent.memory.active_parameters()
         summary["agents"][name] = entry
         adir = out / name

@@ -15,8 +15,9 @@ from gymnasium import spaces
 from sleep_env._validate import fail
 from sleep_env.config import EnvConfig
 from sleep_env.episode import Episode, add_counts, parse_action
-from sleep_env.errors import InvalidAction, ResetNeeded, SleepEnvError, StreamExhausted
+from sleep_env.errors import ResetNeeded, SleepEnvError, StreamExhausted
 from sleep_env.memory import admit, joined_chars
+from sleep_env.probes import probe_set, score_probes
 from sleep_env.schedules import ScheduleClock, SleepDecision
 from sleep_env.stream import (
     DEFAULT_CHARSET,
@@ -277,13 +278,7 @@ class SleepEnv(gym.Env):
             ResetNeeded: Before ``reset()``.
         """
         ep = self._started()
-        context = ep.context if self.config.probe_context == "memory" else ""
-        probes = [(p.prompt, j) for j, ps in enumerate(ep.stream.probes) for p in ps]
-        return ProbeSet(
-            prompts=tuple(p for p, _ in probes),
-            contexts=(context,) * len(probes),
-            experiences=tuple(j for _, j in probes),
-        )
+        return probe_set(ep.stream, ep.context if self.config.probe_context == "memory" else "")
 
     def submit_probes(self, answers: list[str]) -> None:
         """Score the agent's probe answers and fill the due row of ``R`` (or the baseline ``b``).
@@ -303,22 +298,7 @@ class SleepEnv(gym.Env):
                 "submit_probes() called with no probe due; submit only when info['probe_due'] is "
                 "True, before the next step()"
             )
-        problems = [(p, j) for j, ps in enumerate(stream.probes) for p in ps]
-        answers = list(answers)
-        if len(answers) != len(problems):
-            raise ValueError(
-                f"answers must hold one answer per probe: expected {len(problems)}, "
-                f"got {len(answers)}; answer every prompt of env.probe_prompts()"
-            )
-        bad = next((a for a in answers if not isinstance(a, str)), None)
-        if bad is not None:
-            raise InvalidAction(
-                f"every probe answer must be a str, got {type(bad).__name__} {bad!r}"
-            )
-        scores = np.zeros(self.n_experiences)
-        for (problem, j), answer in zip(problems, answers, strict=True):
-            scores[j] += score_response(stream.tasks[j], problem, answer)
-        scores /= np.array([len(ps) for ps in stream.probes], dtype=float)
+        scores = score_probes(stream, answers)
         for row in self._probe_rows:
             if row == _BASELINE:
                 self._b[:] = scores

@@ -341,3 +341,14 @@ def test_plain_byte_tokenizer_adds_no_trailing_eos() -> None:
 
 def test_sampling_params_used_for_answers_are_greedy_and_stop_after_the_first_clause() -> None:
     assert ANSWER_PARAMS == SamplingParams(temperature=0.0, max_new_tokens=12, stop=("\n", ". ", ", "))
+
+
+def test_on_policy_steps_train_on_student_samples_scored_by_the_teacher() -> None:
+    """With lambda = 1 every step samples from the student; the loss stays a finite divergence."""
+    import dataclasses
+
+    agent = SleepAgent(_engine(), dataclasses.replace(SMALL, on_policy_fraction=1.0))
+    report = agent.sleep(WINDOW)
+    assert report.metrics["on_policy_steps"] == SMALL.steps
+    assert np.isfinite(report.metrics["loss_last"]) and report.metrics["loss_last"] >= 0.0
+    assert agent.memory.n_active == 1

@@ -15,7 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from sleep_env import EnvConfig, ExperienceConfig, Never, SleepEnv, SleepReport, StreamConfig
+from sleep_env import (
+    EnvConfig,
+    ExperienceConfig,
+    Never,
+    ScheduleClock,
+    SleepEnv,
+    SleepReport,
+    StreamConfig,
+)
 from tasks.base import Problem, Task
 
 _KEY_CHARS = list("abcdefghij")
@@ -129,3 +137,15 @@ class OracleAgent:
     def sleep(self, window: Any) -> SleepReport:
         self.windows.append(window)
         return SleepReport(seconds=0.0, steps=0, metrics={"memories": float(len(window.memories))})
+
+
+def clock(**kw: Any) -> ScheduleClock:
+    """A ScheduleClock one item into a stream, with ``kw`` overriding any field."""
+    base = {
+        "items_seen": 1,
+        "items_since_sleep": 1,
+        "memory_load": 0.0,
+        "experience_ended": False,
+        "stream_ended": False,
+    }
+    return ScheduleClock(**{**base, **kw})

@@ -13,24 +13,14 @@ from sleep_env import (
     MemoryPressure,
     MultiLevel,
     Never,
-    ScheduleClock,
     SleepDecision,
     TaskBoundary,
     check_sleep_env,
 )
 from sleep_env.errors import ConfigError
 from tests.sleep_env.sleep_env_testkit import act, kv_env
+from tests.sleep_env.sleep_env_testkit import clock as _clock
 
-
-def _clock(**kw) -> ScheduleClock:
-    base = {
-        "items_seen": 1,
-        "items_since_sleep": 1,
-        "memory_load": 0.0,
-        "experience_ended": False,
-        "stream_ended": False,
-    }
-    return ScheduleClock(**{**base, **kw})
 
 
 def _d(level: int, *, due: bool = True) -> SleepDecision:

@@ -6,8 +6,9 @@ from collections import Counter
 
 import pytest
 
-from sleep_env import FixedInterval, Never, ScheduleClock, TaskBoundary
+from sleep_env import FixedInterval, Never, TaskBoundary
 from sleep_env.stream import build_stream, make_tasks, task_seed
+from tests.sleep_env.sleep_env_testkit import clock as _clock
 from tests.sleep_env.sleep_env_testkit import kv_stream
 
 
@@ -58,16 +59,6 @@ def test_probes_are_the_first_n_probe_studied_items() -> None:
     assert stream.probes[0][0].answer == stream.items[0].problem.answer
     assert stream.probes[0][0].prompt != stream.items[0].problem.prompt
 
-
-def _clock(**kw):
-    base = {
-        "items_seen": 1,
-        "items_since_sleep": 1,
-        "memory_load": 0.0,
-        "experience_ended": False,
-        "stream_ended": False,
-    }
-    return ScheduleClock(**{**base, **kw})
 
 
 @pytest.mark.parametrize("seen", [1, 2, 3, 4, 5, 6, 7, 8])

@@ -1,0 +1,53 @@
+"""Probe sets and probe scoring: pure functions of a built stream (used by ``SleepEnv``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from sleep_env.errors import InvalidAction
+from sleep_env.stream import Stream, score_response
+from sleep_env.types import ProbeSet
+
+__all__ = ["probe_set", "score_probes"]
+
+
+def probe_set(stream: Stream, context: str) -> ProbeSet:
+    """The held-out probes of every experience, in experience order, each with ``context``."""
+    probes = [(p.prompt, j) for j, ps in enumerate(stream.probes) for p in ps]
+    return ProbeSet(
+        prompts=tuple(p for p, _ in probes),
+        contexts=(context,) * len(probes),
+        experiences=tuple(j for _, j in probes),
+    )
+
+
+def score_probes(stream: Stream, answers: Sequence[str]) -> np.ndarray:
+    """Mean probe score per experience.
+
+    Args:
+        stream: The built stream whose probes were asked.
+        answers: One answer per probe of :func:`probe_set`, in its order (text).
+
+    Returns:
+        (T,) float64, scores in [0, 1], one per experience.
+
+    Raises:
+        ValueError: If the number of answers differs from the number of probes.
+        InvalidAction: If an answer is not a string.
+    """
+    problems = [(p, j) for j, ps in enumerate(stream.probes) for p in ps]
+    answers = list(answers)
+    if len(answers) != len(problems):
+        raise ValueError(
+            f"answers must hold one answer per probe: expected {len(problems)}, "
+            f"got {len(answers)}; answer every prompt of env.probe_prompts()"
+        )
+    bad = next((a for a in answers if not isinstance(a, str)), None)
+    if bad is not None:
+        raise InvalidAction(f"every probe answer must be a str, got {type(bad).__name__} {bad!r}")
+    scores = np.zeros(len(stream.probes))
+    for (problem, j), answer in zip(problems, answers, strict=True):
+        scores[j] += score_response(stream.tasks[j], problem, answer)
+    return scores / np.array([len(ps) for ps in stream.probes], dtype=float)

@@ -69,12 +69,11 @@ def _cmd_summary(args: argparse.Namespace) -> int:
         raise SleepEnvError(f"{path} does not exist; pass a run directory written by `sleep-env run`")
     try:
         summary = json.loads(path.read_text())
-        summary["agents"].items()
+        print_summary(summary)
     except (ValueError, KeyError, TypeError, AttributeError):
         raise SleepEnvError(
             f"{path} is not a summary written by `sleep-env run` (expected JSON with an 'agents' mapping)"
         ) from None
-    print_summary(summary)
     return 0
 
 
@@ -96,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (SleepEnvError, ValueError, FileNotFoundError) as exc:
+    except (SleepEnvError, ValueError, OSError) as exc:
         print(f"sleep-env: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -242,6 +242,8 @@ def load_config(source: str | Path | Mapping[str, Any] | None = None) -> RunConf
         "\n" not in text and not one_line_yaml and (text.endswith((".yaml", ".yml", ".json")) or "/" in text)
     ):
         path = Path(text)
+        if path.is_dir():
+            raise ConfigError(f"config {text!r} is a directory, not a file; pass the path of a YAML file, e.g. configs/default.yaml")
         if not path.is_file():
             raise ConfigError(f"config file {text!r} does not exist; pass the path of a YAML file, e.g. configs/default.yaml")
         text = path.read_text()

@@ -21,6 +21,7 @@ import numpy as np
 from evaluation.config import RunConfig, config_to_dict
 from evaluation.metrics import summarize
 from sleep_env import EnvConfig, ExperienceConfig, FixedInterval, SleepEnv, StreamConfig, run_lifetime
+from sleep_env.errors import SleepEnvError
 
 __all__ = ["run_experiment", "build_env_config", "fresh_material", "atomic_write_text"]
 
@@ -149,6 +150,11 @@ def run_experiment(cfg: RunConfig, out: str | Path, *, quiet: bool = False) -> d
         The summary dict also written to ``summary.json``.
     """
     out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise SleepEnvError(
+            f"run directory {str(out)!r} already exists and is not an empty folder; pass a new --out "
+            "(runs are never mixed or overwritten)"
+        )
     out.mkdir(parents=True, exist_ok=True)
     log = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     atomic_write_text(out / "config.json", json.dumps(config_to_dict(cfg), indent=2))

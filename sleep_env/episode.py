@@ -55,7 +55,12 @@ def parse_action(action: Any) -> tuple[str, bool]:
     Raises:
         InvalidAction: If the action does not have that form.
     """
-    if not isinstance(action, Mapping) or "response" not in action:
+    if isinstance(action, Mapping) and "response" not in action:
+        raise InvalidAction(
+            f"action has no 'response' key, got {action!r:.200}; "
+            "e.g. env.step({'response': 'Paris', 'sleep': 0}) (use '' for study and sleep steps)"
+        )
+    if not isinstance(action, Mapping):
         raise InvalidAction(
             f"action must be a mapping {{'response': str, 'sleep': 0 or 1}}, got {action!r:.200}; "
             "e.g. env.step({'response': 'Paris', 'sleep': 0})"
@@ -63,7 +68,8 @@ def parse_action(action: Any) -> tuple[str, bool]:
     response, sleep = action["response"], action.get("sleep", 0)
     if not isinstance(response, str):
         raise InvalidAction(
-            f"action['response'] must be a str, got {type(response).__name__} {response!r:.200}"
+            f"action['response'] must be a str, got {type(response).__name__} {response!r:.200}; "
+            "pass the answer text (str(...) it if needed)"
         )
     integral = isinstance(sleep, numbers.Integral) or (
         isinstance(sleep, np.ndarray)

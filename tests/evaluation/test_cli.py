@@ -192,3 +192,37 @@ def test_summary_prints_both_agents(tiny_run, capsys) -> None:
     out = capsys.readouterr().out
     assert "in-context" in out and "sleep" in out
     assert out.splitlines()[0].startswith("agent")
+
+
+def test_bad_out_and_config_paths_give_one_line_errors(tmp_path, capsys):
+    from evaluation.cli import main
+
+    a_file = tmp_path / "afile"
+    a_file.write_text("x")
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("model: tiny\nexperiences: 1\nfacts_per_experience: 1\nqueries_per_experience: 1\n")
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "summary.json").write_text("{}")
+    for argv, needle in [
+        (["run", str(cfg), "--out", str(a_file), "--quiet"], "not an empty folder"),
+        (["run", str(cfg), "--out", str(used), "--quiet"], "not an empty folder"),
+        (["check", str(tmp_path)], "is a directory"),
+        (["summary", str(used)], "not a summary"),
+    ]:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("sleep-env: error:") and needle in err and "\n" not in err, err
+    assert (used / "summary.json").read_text() == "{}"  # nothing already written is touched
+
+
+def test_action_without_response_names_the_missing_key():
+    import pytest
+
+    from sleep_env import SleepEnv
+    from sleep_env.errors import InvalidAction
+
+    env = SleepEnv()
+    env.reset(seed=0)
+    with pytest.raises(InvalidAction, match="no 'response' key"):
+        env.step({"sleep": 0})

@@ -87,6 +87,9 @@ class RunConfig:
         queries_per_experience: Wake-time questions per experience (with feedback), >= 0.
         context_chars: Short-term memory capacity in characters.
         sleep_period: Steps between sleeps (FixedInterval); 0 = one experience (study + queries).
+        schedule: Another sleep schedule, as a name or ``{name: ..., parameters}`` (see
+            ``sleep_env.make_schedule``), e.g. ``{name: multi-level, periods: [12, 24]}``. ``None``
+            (default) = ``FixedInterval(period)`` with the period from ``sleep_period``.
         fresh_facts: Size of the fresh-material set used to measure in-context accuracy around sleeps.
         probe_stem: Probes reword the question and keep the fact's answer stem (``canonical``) or
             reword the stem too (``reworded``, harder).
@@ -104,6 +107,7 @@ class RunConfig:
     queries_per_experience: int = 12
     context_chars: int = 2000
     sleep_period: int = 0
+    schedule: dict[str, Any] | None = None
     fresh_facts: int = 12
     probe_stem: str = "canonical"
     match: str = "contains"
@@ -124,6 +128,11 @@ class RunConfig:
         bad = [a for a in self.agents if a not in AGENT_NAMES]
         if bad or not self.agents:
             raise ConfigError(f"agents must be a non-empty list from {list(AGENT_NAMES)}, got {list(self.agents)}")
+        if self.schedule is not None and self.sleep_period:
+            raise ConfigError(
+                f"sleep_period={self.sleep_period} and schedule={self.schedule} both set; sleep_period is the "
+                "period of the default fixed-interval schedule: drop it, or write schedule: {name: fixed-interval, period: N}"
+            )
         if self.sleep.router not in ("lexical", "always", "never"):
             raise ConfigError(f"sleep.router must be one of lexical, always, never; got {self.sleep.router!r}")
 
@@ -204,6 +213,19 @@ def _coerce(path: str, value: Any, typ: Any) -> Any:
     raise AssertionError(f"unhandled config type {typ!r} for {path}")  # a bug in this module
 
 
+def _schedule_spec(path: str, value: Any) -> dict[str, Any] | None:
+    """Validate a ``schedule:`` value with ``sleep_env.make_schedule``; return its canonical mapping."""
+    from sleep_env.schedules import make_schedule, schedule_to_dict
+
+    if value is None:
+        return None
+    try:
+        return schedule_to_dict(make_schedule(value))
+    except ValueError as exc:
+        msg = str(exc)  # make_schedule's messages already start with "schedule"
+        raise ConfigError(msg if path == "schedule" else f"{path}: {msg}") from None
+
+
 def _build(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
     if not isinstance(data, Mapping):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping of keys to values, got {data!r}")
@@ -215,7 +237,9 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
                 f"unknown config key {prefix + str(key)!r}; known keys: {', '.join(fields)} (check the spelling)"
             )
         typ = fields[key].type
-        if typ == "SleepSettings":
+        if key == "schedule":
+            kwargs[key] = _schedule_spec(f"{prefix}{key}", value)
+        elif typ == "SleepSettings":
             # only an empty ``sleep:`` means defaults; ``sleep: off`` (False) must not (CASES C14)
             kwargs[key] = _build(SleepSettings, {} if value is None else value, prefix=f"{prefix}{key}.")
         else:

@@ -20,7 +20,7 @@ import numpy as np
 
 from evaluation.config import RunConfig, config_to_dict
 from evaluation.metrics import summarize
-from sleep_env import EnvConfig, ExperienceConfig, FixedInterval, SleepEnv, StreamConfig, run_lifetime
+from sleep_env import EnvConfig, ExperienceConfig, FixedInterval, SleepEnv, StreamConfig, make_schedule, run_lifetime
 from sleep_env.errors import SleepEnvError
 
 __all__ = ["run_experiment", "build_env_config", "fresh_material", "atomic_write_text"]
@@ -53,7 +53,7 @@ def build_env_config(cfg: RunConfig) -> EnvConfig:
                            n_study=cfg.facts_per_experience, n_query=cfg.queries_per_experience)
     return EnvConfig(
         stream=StreamConfig(experiences=(exp,) * cfg.experiences),
-        schedule=FixedInterval(period=cfg.period),
+        schedule=FixedInterval(period=cfg.period) if cfg.schedule is None else make_schedule(cfg.schedule),
         context_chars=cfg.context_chars,
         seed=cfg.seed,
     )

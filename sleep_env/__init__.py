@@ -31,6 +31,8 @@ from sleep_env.schedules import (
     ScheduleClock,
     SleepDecision,
     TaskBoundary,
+    make_schedule,
+    schedule_names,
 )
 from sleep_env.stream import ExperienceConfig, StreamConfig
 from sleep_env.types import LifetimeRecord, ProbeSet, SleepReport, SleepWindow, StepRecord
@@ -49,6 +51,8 @@ __all__ = [
     "MemoryPressure",
     "AgentChoice",
     "TaskBoundary",
+    "make_schedule",
+    "schedule_names",
     "SleepWindow",
     "SleepReport",
     "ProbeSet",

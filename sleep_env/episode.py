@@ -35,6 +35,7 @@ class Episode:
     deferred: tuple[int, ...] = ()  # probe rows postponed to the wake step
     totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOTALS, 0))
     records: list[StepRecord] = field(default_factory=list)
+    decided: tuple | None = None  # (clock key, memory, SleepDecision): _decide's memo for the presented item
 
     @property
     def context(self) -> str:
@@ -42,12 +43,21 @@ class Episode:
         return "\n".join(self.memory)
 
 
-def parse_action(action: Any) -> tuple[str, bool]:
+ACTION_KEYS = ("response", "sleep")
+
+
+def parse_action(action: Any, max_chars: int | None = None) -> tuple[str, bool]:
     """Return ``(response, wants_sleep)`` from an action mapping.
+
+    A response with characters outside the declared charset is model output and is scored as it
+    is (a malformed answer scores 0); a response longer than the action space declares, a missing
+    ``response`` or an unknown key is a caller's error and raises.
 
     Args:
         action: ``{"response": str, "sleep": 0 or 1}``; ``sleep`` may be omitted (= 0) and may be
             a bool, a Python or numpy integer, or a 0-d integer array.
+        max_chars: Longest response allowed, in characters (the action space's ``max_length``);
+            ``None`` = no limit.
 
     Returns:
         ``(response, wants_sleep)``: the response text and whether sleep was requested.
@@ -70,6 +80,17 @@ def parse_action(action: Any) -> tuple[str, bool]:
         raise InvalidAction(
             f"action['response'] must be a str, got {type(response).__name__} {response!r:.200}; "
             "pass the answer text (str(...) it if needed)"
+        )
+    if max_chars is not None and len(response) > max_chars:
+        raise InvalidAction(
+            f"action['response'] has {len(response)} characters, more than the action space's "
+            f"max_length={max_chars}; truncate it (e.g. response[:{max_chars}])"
+        )
+    unknown = [k for k in action if k not in ACTION_KEYS]
+    if unknown:
+        raise InvalidAction(
+            f"action has unknown key(s) {unknown!r:.200}; an action has only 'response' and 'sleep' "
+            "(check the spelling, e.g. {'response': 'Paris', 'sleep': 1})"
         )
     integral = isinstance(sleep, numbers.Integral) or (
         isinstance(sleep, np.ndarray)

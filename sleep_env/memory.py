@@ -16,7 +16,7 @@ def joined_chars(memory: tuple[str, ...]) -> int:
         >>> joined_chars(("ab", "cde"))
         6
     """
-    return sum(len(m) for m in memory) + max(len(memory) - 1, 0)
+    return sum(map(len, memory)) + max(len(memory) - 1, 0)
 
 
 def admit(memory: tuple[str, ...], entry: str, capacity: int) -> tuple[tuple[str, ...], int]:

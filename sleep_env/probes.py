@@ -35,9 +35,14 @@ def score_probes(stream: Stream, answers: Sequence[str]) -> np.ndarray:
 
     Raises:
         ValueError: If the number of answers differs from the number of probes.
-        InvalidAction: If an answer is not a string.
+        InvalidAction: If ``answers`` is not a sequence of strings (a single ``str`` is refused).
     """
     problems = [(p, j) for j, ps in enumerate(stream.probes) for p in ps]
+    if isinstance(answers, (str, bytes)) or not isinstance(answers, Sequence):
+        raise InvalidAction(
+            f"answers must be a list of str (one per probe), got {type(answers).__name__} {answers!r:.100}; "
+            "pass agent.answer(probes.prompts, probes.contexts)"
+        )
     answers = list(answers)
     if len(answers) != len(problems):
         raise ValueError(

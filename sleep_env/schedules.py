@@ -9,9 +9,13 @@ overwritten after this item unless the agent sleeps.
 from __future__ import annotations
 
 import abc
+import dataclasses
+import difflib
 import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sleep_env._validate import as_int, fail
 
@@ -25,6 +29,9 @@ __all__ = [
     "MemoryPressure",
     "AgentChoice",
     "TaskBoundary",
+    "make_schedule",
+    "schedule_names",
+    "schedule_to_dict",
 ]
 
 
@@ -280,3 +287,105 @@ class TaskBoundary(Schedule):
     def decide(self, clock: ScheduleClock) -> SleepDecision:
         """Return level-1 sleep, allowed and due, when the item closes its experience."""
         return _SLEEP if clock.experience_ended or clock.stream_ended else _NO
+
+
+_SCHEDULES: dict[str, type[Schedule]] = {
+    "never": Never,
+    "fixed-interval": FixedInterval,
+    "multi-level": MultiLevel,
+    "memory-pressure": MemoryPressure,
+    "agent-choice": AgentChoice,
+    "task-boundary": TaskBoundary,
+}
+
+
+def _schedule_key(name: str) -> str:
+    """``"FixedInterval"``, ``"fixed_interval"`` and ``"fixed-interval"`` all give ``"fixed-interval"``."""
+    out = []
+    for i, ch in enumerate(name.strip()):
+        if ch.isupper() and i and name.strip()[i - 1].islower():
+            out.append("-")
+        out.append("-" if ch in "_ " else ch.lower())
+    return "".join(out)
+
+
+def schedule_names() -> tuple[str, ...]:
+    """The schedule names :func:`make_schedule` accepts (kebab case; class names work too)."""
+    return tuple(_SCHEDULES)
+
+
+def make_schedule(spec: Schedule | str | Mapping[str, Any]) -> Schedule:
+    """Build a schedule from a name or a ``{"name": ..., **parameters}`` mapping (as in YAML configs).
+
+    Names are kebab case (``fixed-interval``) or the class name (``FixedInterval``).
+
+    Args:
+        spec: A :class:`Schedule` (returned as is), a name of a schedule without parameters
+            (``"never"``, ``"task-boundary"``), or a mapping with ``name`` plus the schedule's
+            parameters, e.g. ``{"name": "multi-level", "periods": [12, 24]}``.
+
+    Returns:
+        The schedule.
+
+    Raises:
+        ValueError: For an unknown name (the message lists the known ones), a missing or unknown
+            parameter, or a parameter value the schedule refuses (e.g. a negative period).
+
+    Example:
+        >>> make_schedule({"name": "multi-level", "periods": [12, 24]})
+        MultiLevel(periods=(12, 24))
+        >>> make_schedule("TaskBoundary")
+        TaskBoundary()
+    """
+    if isinstance(spec, Schedule):
+        return spec
+    if isinstance(spec, str):
+        name, params = spec, {}
+    elif isinstance(spec, Mapping):
+        if "name" not in spec:
+            raise fail("schedule", "a mapping with a 'name' key", dict(spec),
+                       "write e.g. {name: fixed-interval, period: 24}")
+        name, params = spec["name"], {k: v for k, v in spec.items() if k != "name"}
+    else:
+        raise fail("schedule", "a schedule name or a mapping {name: ..., parameters}", spec,
+                   "write e.g. schedule: {name: fixed-interval, period: 24}")
+    known = ", ".join(_SCHEDULES)
+    if not isinstance(name, str) or _schedule_key(name) not in _SCHEDULES:
+        close = difflib.get_close_matches(_schedule_key(str(name)), list(_SCHEDULES), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ValueError(f"schedule: unknown schedule name {name!r}; {hint}known: {known}")
+    cls = _SCHEDULES[_schedule_key(name)]
+    fields = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(map(str, params)) - set(fields))
+    if unknown:
+        takes = ", ".join(fields) if fields else "no parameters"
+        raise ValueError(f"schedule {cls.__name__}: unknown parameter(s) {unknown}; it takes {takes}")
+    missing = [f for f in fields if f not in params]
+    if missing:
+        example = {"FixedInterval": "period: 24", "MultiLevel": "periods: [12, 24]",
+                   "MemoryPressure": "threshold: 0.9", "AgentChoice": "min_gap: 12, max_sleeps: 5"}
+        raise ValueError(
+            f"schedule {cls.__name__}: missing parameter(s) {missing}; "
+            f"write e.g. {{name: {_schedule_key(name)}, {example.get(cls.__name__, '')}}}"
+        )
+    if cls is MultiLevel and isinstance(params.get("periods"), list):
+        params = {**params, "periods": tuple(params["periods"])}
+    try:
+        return cls(**params)
+    except ValueError as exc:
+        raise ValueError(f"schedule {cls.__name__}: {exc}") from None
+
+
+def schedule_to_dict(schedule: Schedule) -> dict[str, Any]:
+    """The ``{"name": ..., **parameters}`` mapping :func:`make_schedule` reads back (JSON-able).
+
+    Example:
+        >>> schedule_to_dict(FixedInterval(period=24))
+        {'name': 'fixed-interval', 'period': 24}
+    """
+    name = next(k for k, v in _SCHEDULES.items() if type(schedule) is v)
+    out: dict[str, Any] = {"name": name}
+    for f in dataclasses.fields(schedule):
+        value = getattr(schedule, f.name)
+        out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sleep_env import TaskBoundary
-from sleep_env.errors import ResetNeeded, SleepEnvError
+from sleep_env.errors import InvalidAction, ResetNeeded, SleepEnvError
 from tests.sleep_env.sleep_env_testkit import OracleAgent, act, kv_env
 
 T = 3
@@ -98,6 +98,15 @@ def test_wrong_answer_count_names_expected_and_got() -> None:
     with pytest.raises(ValueError, match="expected 9, got 2"):
         env.submit_probes(["a", "b"])
     env.submit_probes(["x"] * 9)  # still due after the error
+
+
+def test_a_single_string_is_not_a_list_of_answers() -> None:
+    env = kv_env()
+    env.reset(seed=0)
+    with pytest.raises(InvalidAction, match="list of str.*got str"):
+        env.submit_probes("x" * 9)  # 9 characters = 9 probes: must not be read as 9 answers
+    env.submit_probes(("x",) * 9)  # a tuple is fine, and the probe is still due
+    assert env.baseline.tolist() == [0.0, 0.0, 0.0]
 
 
 def test_probe_methods_need_a_reset() -> None:

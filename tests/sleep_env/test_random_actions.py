@@ -74,12 +74,44 @@ def test_sleep_defaults_to_zero() -> None:
     assert int(obs["kind"]) == 0 and env.records()[0].sleep_requested is False
 
 
-def test_out_of_charset_and_over_long_responses_are_scored() -> None:
+def test_out_of_charset_responses_are_scored_not_raised() -> None:
     env = kv_env(stream=None, n_study=1, n_query=1)
     env.reset(seed=0)
     env.step(act())
-    _, reward, *_ = env.step(act("ü" * 10_000))
+    _, reward, *_ = env.step(act("ü" * 4096))  # exactly max_length: allowed, scored 0
     assert reward == 0.0
+
+
+def test_response_longer_than_the_action_space_is_a_clear_error() -> None:
+    env = kv_env(stream=None, n_study=1, n_query=1)
+    env.reset(seed=0)
+    env.step(act())
+    limit = env.action_space["response"].max_length
+    with pytest.raises(InvalidAction, match=rf"{limit + 1} characters.*max_length={limit}.*truncate"):
+        env.step(act("a" * (limit + 1)))
+    _, reward, *_ = env.step(act("a" * limit))  # nothing was consumed by the refused action
+    assert reward == 0.0 and env.records()[-1].kind == "query"
+
+
+@pytest.mark.parametrize("key", ["slep", "sleep_level", "Response"])
+def test_unknown_action_keys_are_refused_by_name(key: str) -> None:
+    env = kv_env()
+    env.reset(seed=0)
+    with pytest.raises(InvalidAction, match=rf"unknown key\(s\) \['{key}'\]"):
+        env.step({"response": "", "sleep": 0, key: 1})
+    assert env.records() == []
+
+
+@pytest.mark.parametrize("seed", [1.5, "1", True, -1, np.float64(2.0)])
+def test_reset_refuses_seeds_that_are_not_non_negative_integers(seed) -> None:
+    env = kv_env()
+    with pytest.raises(ValueError, match="seed must be"):
+        env.reset(seed=seed)
+
+
+def test_reset_accepts_numpy_integer_seeds() -> None:
+    a, b = kv_env(), kv_env()
+    assert a.reset(seed=np.int64(3))[0]["prompt"] == b.reset(seed=3)[0]["prompt"]
 
 
 def test_float_sleep_flags_are_rejected() -> None:

@@ -12,7 +12,7 @@ from gymnasium.utils.env_checker import data_equivalence
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from sleep_env import FixedInterval
+from sleep_env import AgentChoice, FixedInterval
 from sleep_env.errors import ResetNeeded, SleepEnvError
 from tests.sleep_env.sleep_env_testkit import kv_env
 
@@ -20,9 +20,12 @@ MAX_STEPS = 12
 
 
 class SleepEnvMachine(RuleBasedStateMachine):
+    # a roomy memory with feedback: overwrites at every ignored period
+    env_options: dict = {"schedule": FixedInterval(period=3), "sleep_cost_steps": 1}
+
     def __init__(self) -> None:
         super().__init__()
-        self.env = kv_env(schedule=FixedInterval(period=3), sleep_cost_steps=1, max_steps=MAX_STEPS)
+        self.env = kv_env(max_steps=MAX_STEPS, **self.env_options)
         self.obs = None
         self.info = None
         self.ended = False
@@ -47,10 +50,12 @@ class SleepEnvMachine(RuleBasedStateMachine):
     def _step(self, text: str, sleep: int) -> None:
         asleep = int(self.obs["kind"]) == 2
         allowed = int(self.obs["may_sleep"]) == 1
+        before, evicted_total = self.env.memory, self.info["evicted_total"]
         self.obs, reward, terminated, truncated, self.info = self.env.step(
             {"response": text, "sleep": sleep}
         )
         self.steps += 1
+        self._check_memory_accounting(before, evicted_total, woke=asleep)
         assert 0.0 <= reward <= 1.0
         assert truncated == (self.steps >= MAX_STEPS)
         granted = int(self.obs["kind"]) == 2
@@ -62,6 +67,23 @@ class SleepEnvMachine(RuleBasedStateMachine):
         assert self.info["model_version"] >= self.version
         self.version = self.info["model_version"]
         self.ended = terminated or truncated
+
+    def _check_memory_accounting(self, before: tuple[str, ...], evicted_total: int, *, woke: bool) -> None:
+        """Eviction and overwrite counts equal the items that left the short-term memory."""
+        info, after = self.info, self.env.memory
+        assert info["evicted_total"] == evicted_total + info["evicted"]
+        if woke:  # waking clears the consolidated store; nothing is evicted
+            assert after == () and info["evicted"] == 0 and info["overwritten"] == 0
+            return
+        rec = self.env.records()[-1]
+        entered = int(rec.kind == "study" or self.env.config.feedback)
+        evicted, overwritten = info["evicted"], info["overwritten"]
+        assert evicted == rec.evicted
+        if overwritten:  # an ignored sleep_due: everything left after admission is lost
+            assert after == () and overwritten == len(before) - evicted + entered
+        else:  # the oldest `evicted` items left, in order, and the new entry is last
+            assert after[: len(after) - entered] == before[evicted:]
+            assert len(before) + entered - len(after) == evicted
 
     @precondition(lambda self: self.obs is not None and not self.ended)
     @rule(text=st.text(max_size=20))
@@ -89,6 +111,14 @@ class SleepEnvMachine(RuleBasedStateMachine):
         if self.obs is not None:
             assert self.obs in self.env.observation_space
             assert len(self.obs["context"]) <= self.env.config.context_chars
+
+
+class TightMemoryMachine(SleepEnvMachine):
+    # a 25-character memory without feedback, nothing ever due: evictions at almost every study item
+    env_options = {"schedule": AgentChoice(min_gap=2, max_sleeps=2), "context_chars": 25, "feedback": False}
+
+
+TestTightMemoryMachine = TightMemoryMachine.TestCase
 
 
 # Example counts come from the hypothesis profile (conftest.py): HYPOTHESIS_PROFILE=thorough

@@ -1,0 +1,80 @@
+"""The ``schedule:`` key of run configs and ``sleep-env check`` on every schedule (issue 3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evaluation.cli import main
+from evaluation.config import ConfigError, load_config
+from evaluation.experiment import build_env_config
+from sleep_env import FixedInterval, MultiLevel, TaskBoundary, make_schedule
+
+SCHEDULES = [
+    "schedule: never",
+    "schedule: task-boundary",
+    "schedule: {name: fixed-interval, period: 6}",
+    "schedule: {name: multi-level, periods: [4, 8]}",
+    "schedule: {name: memory-pressure, threshold: 0.5}",
+    "schedule: {name: agent-choice, min_gap: 3, max_sleeps: 2}",
+]
+SMALL = "experiences: 2\nfacts_per_experience: 3\nqueries_per_experience: 1\n"
+
+
+def test_default_schedule_is_fixed_interval_of_one_experience() -> None:
+    cfg = load_config(SMALL)
+    assert cfg.schedule is None
+    assert build_env_config(cfg).schedule == FixedInterval(period=4)
+
+
+def test_schedule_mapping_builds_that_schedule() -> None:
+    cfg = load_config("schedule: {name: multi-level, periods: [12, 24]}")
+    assert cfg.schedule == {"name": "multi-level", "periods": [12, 24]}
+    assert build_env_config(cfg).schedule == MultiLevel(periods=(12, 24))
+    assert build_env_config(load_config("schedule: TaskBoundary")).schedule == TaskBoundary()
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("schedule: nevr", ["unknown schedule name 'nevr'", "did you mean 'never'", "fixed-interval"]),
+        ("schedule: {name: fixed-interval, period: -3}", ["period must be an integer >= 1", "-3", "pass e.g."]),
+        ("schedule: {name: fixed-interval}", ["missing parameter(s) ['period']", "period: 24"]),
+        ("schedule: {name: never, period: 3}", ["unknown parameter(s) ['period']", "no parameters"]),
+        ("schedule: {period: 3}", ["'name' key"]),
+        ("schedule: 3", ["schedule must be a schedule name or a mapping", "got 3"]),
+        ("schedule: {name: multi-level, periods: [8, 4]}", ["strictly increasing"]),
+        ("sleep_period: 5\nschedule: never", ["sleep_period=5", "both set", "drop it"]),
+    ],
+)
+def test_bad_schedules_are_config_errors_naming_value_and_fix(text: str, words: list[str]) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(text)
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_make_schedule_round_trips_every_schedule() -> None:
+    from sleep_env.schedules import schedule_names, schedule_to_dict
+
+    for text in SCHEDULES:
+        schedule = build_env_config(load_config(text)).schedule
+        assert make_schedule(schedule_to_dict(schedule)) == schedule
+    assert len(schedule_names()) == 6
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_sleep_env_check_passes_for_every_schedule(tmp_path: Path, capsys, schedule: str) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(SMALL + schedule + "\n")
+    assert main(["check", str(path)]) == 0
+    assert capsys.readouterr().out.startswith("ok:")
+
+
+def test_sleep_env_check_with_an_unknown_schedule_is_one_line_exit_2(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("schedule: {name: fixd-interval, period: 3}\n")
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did you mean 'fixed-interval'" in err

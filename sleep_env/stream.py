@@ -1,11 +1,21 @@
 """Streams: ordered experiences of study and query items built from registered tasks.
 
 Experience ``j`` of the stream with seed ``s`` uses the task seed
-``SeedSequence([s, j]).generate_state(1)[0]``: its study items are ``task.problem(tseed, i)`` for
-``i < n_study`` in order (the item's ``context`` is shown), followed by ``n_query`` queries about
-the studied items, drawn with ``np.random.default_rng([s, j, 1])`` without replacement (repeating
-only when ``n_query > n_study``). Its probes are ``task.probe(tseed, i)`` for the first ``n_probe``
-studied items. Everything is a pure function of the seed.
+``SeedSequence([s, j]).generate_state(1)[0]``, so item ``i`` of experience ``j`` is the pure function
+``task.problem(tseed(s, j), i)`` of ``(s, j, i)``. Its study items are ``task.problem(tseed, i)`` for
+``i < n_study`` in order (the item's ``context`` is shown).
+
+A studied item whose ``metadata["key"]`` equals that of a later studied item of the same experience
+is *superseded* (an attribute update, an object moved again): queries and probes ask only about the
+*current* items (those not superseded), so they expect the newest value. Tasks without keys have no
+superseded items. The ``n_query`` queries are drawn from the current items with
+``np.random.default_rng([s, j, 1])`` without replacement (repeating only when ``n_query`` exceeds
+their number). The probes are ``task.probe(tseed, i)`` for the first ``n_probe`` current items.
+
+The charset of a stream is derived from its tasks: the union of every task's declared
+``Task.charset`` (:func:`stream_charset`). Building a stream raises ``ConfigError`` at the first
+text with a character outside its own task's declared charset (plus ``EnvConfig.extra_chars``). Everything is a pure function of
+the seed.
 """
 
 from __future__ import annotations
@@ -22,7 +32,9 @@ from sleep_env.errors import SleepEnvError
 if TYPE_CHECKING:  # tasks is imported lazily so that building configs never loads task modules
     from tasks.base import Problem, Task
 
-__all__ = ["ExperienceConfig", "StreamConfig", "StreamItem", "Stream", "DEFAULT_CHARSET"]
+__all__ = [
+    "ExperienceConfig", "StreamConfig", "StreamItem", "Stream", "DEFAULT_CHARSET", "stream_charset",
+]  # fmt: skip
 
 DEFAULT_CHARSET: frozenset[str] = frozenset(chr(c) for c in range(32, 127)) | {"\n"}
 """Printable ASCII (space to ``~``) plus newline: the env's default text charset."""
@@ -41,7 +53,8 @@ class ExperienceConfig:
     """
 
     task: str
-    """Registered task name (see ``tasks.list_tasks()``)."""
+    """Registered task name (see ``tasks.list_tasks()``), e.g. ``"facts"``, ``"babi"``, ``"arc"`` or
+    ``"rg:basic_arithmetic"``."""
     task_kwargs: Mapping[str, Any] = field(default_factory=dict, hash=False)
     """Keyword options for ``tasks.make_task(task, **task_kwargs)``."""
     n_study: int
@@ -190,23 +203,98 @@ def _query_order(n_study: int, n_query: int, rng: np.random.Generator) -> list[i
     return order[:n_query]
 
 
-def build_stream(config: StreamConfig, seed: int, tasks: Sequence[Task]) -> Stream:
+def current_items(studied: Sequence[Problem]) -> list[int]:
+    """Return the indices of the studied items that no later studied item supersedes.
+
+    Item ``i`` is superseded when a later item has the same ``metadata["key"]`` (a key of ``None``
+    or a missing key never supersedes).
+
+    Args:
+        studied: The study problems of one experience, in presentation order.
+
+    Returns:
+        Increasing indices into ``studied``; ``list(range(len(studied)))`` when no keys repeat.
+
+    Example:
+        >>> from tasks import Problem
+        >>> ps = [Problem(task="t", idx=i, prompt="q", answer=a, context=a, metadata={"key": k})
+        ...       for i, (k, a) in enumerate([("x", "1"), ("y", "2"), ("x", "3")])]
+        >>> current_items(ps)
+        [1, 2]
+    """
+    last: dict[Any, int] = {}
+    for i, p in enumerate(studied):
+        key = p.metadata.get("key") if isinstance(p.metadata, Mapping) else None
+        if key is not None:
+            last[key] = i
+    keep = set(last.values())
+    return [
+        i for i, p in enumerate(studied)
+        if i in keep or not isinstance(p.metadata, Mapping) or p.metadata.get("key") is None
+    ]  # fmt: skip
+
+
+def stream_charset(tasks: Sequence[Task]) -> frozenset[str]:
+    """Return the charset a stream's texts may use: the union of its tasks' declared charsets.
+
+    Args:
+        tasks: One task per experience.
+
+    Returns:
+        A frozenset of single characters (printable ASCII plus newline for the built-in families
+        that use nothing else).
+
+    Example:
+        >>> from tasks import make_task
+        >>> stream_charset([make_task("facts")]) == DEFAULT_CHARSET
+        True
+    """
+    chars: frozenset[str] = frozenset()
+    for task in tasks:
+        chars |= frozenset(task.charset)
+    return chars
+
+
+def _check_declared(texts: Sequence[tuple[str, str]], declared: frozenset[str]) -> None:
+    """Raise ConfigError at the first text with a character outside ``declared``."""
+    for where, text in texts:
+        bad = next((ch for ch in text if ch not in declared), None)
+        if bad is not None:
+            raise fail(
+                f"the text of {where}", "inside the declared charset (the task's charset plus "
+                "EnvConfig.extra_chars)", f"{bad} (U+{ord(bad):04X})",
+                "declare the character: the task option extra_chars where the task has one, or "
+                f"EnvConfig.extra_chars; text: {text[:80]!r}",
+            )  # fmt: skip
+
+
+def build_stream(
+    config: StreamConfig, seed: int, tasks: Sequence[Task], *, extra_chars: str | frozenset[str] = ""
+) -> Stream:
     """Build the stream for ``seed`` (a pure function of ``(config, seed)``).
 
     Args:
         config: The stream's configuration.
         seed: Non-negative stream seed.
         tasks: One task per experience (see :func:`make_tasks`).
+        extra_chars: Characters declared for every experience besides its task's ``charset``
+            (``EnvConfig.extra_chars``).
 
     Returns:
         The :class:`Stream`.
+
+    Raises:
+        ConfigError: If a study, query or probe text has a character outside its task's declared
+            ``charset`` plus ``extra_chars`` (names the item, the task and the character).
     """
+    extra = frozenset(extra_chars)
     items: list[StreamItem] = []
     probes: list[tuple[Problem, ...]] = []
     for j, (exp, task) in enumerate(zip(config.experiences, tasks, strict=True)):
         tseed = task_seed(seed, j)
         studied = [task.problem(tseed, i) for i in range(exp.n_study)]
-        order = _query_order(exp.n_study, exp.n_query, np.random.default_rng([seed, j, 1]))
+        current = current_items(studied)
+        order = _query_order(len(current), exp.n_query, np.random.default_rng([seed, j, 1]))
         block = [
             StreamItem(
                 kind="study",
@@ -218,15 +306,28 @@ def build_stream(config: StreamConfig, seed: int, tasks: Sequence[Task]) -> Stre
             )
             for p in studied
         ]
-        block += [StreamItem(kind="query", experience=j, problem=studied[i], text=studied[i].prompt,
-                             memory_entry=f"{studied[i].prompt} {studied[i].answer}",
-                             last_of_experience=False) for i in order]  # fmt: skip
+        asked = [studied[current[k]] for k in order]
+        block += [StreamItem(kind="query", experience=j, problem=p, text=p.prompt,
+                             memory_entry=f"{p.prompt} {p.answer}",
+                             last_of_experience=False) for p in asked]  # fmt: skip
         last = block[-1]
         block[-1] = StreamItem(kind=last.kind, experience=j, problem=last.problem, text=last.text,
                                memory_entry=last.memory_entry, last_of_experience=True)  # fmt: skip
+        n_probe = len(current) if config.n_probe is None else min(config.n_probe, len(current))
+        exp_probes = tuple(task.probe(tseed, current[k]) for k in range(n_probe))
+        allowed = task.charset | extra
+        shown = [t for it in block for t in (it.text, it.memory_entry)]
+        shown += [t for p in exp_probes for t in (p.prompt, p.answer)]
+        if not allowed.issuperset("".join(shown)):  # fast path; the slow one names the culprit
+            label = f"experience {j}, task {task.name!r}"
+            _check_declared(
+                [(f"item {len(items) + n} ({it.kind}, {label})", f"{it.text} {it.memory_entry}")
+                 for n, it in enumerate(block)]
+                + [(f"probe {k} ({label})", f"{p.prompt} {p.answer}") for k, p in enumerate(exp_probes)],
+                allowed,
+            )  # fmt: skip
         items.extend(block)
-        n_probe = exp.n_study if config.n_probe is None else config.n_probe
-        probes.append(tuple(task.probe(tseed, i) for i in range(n_probe)))
+        probes.append(exp_probes)
     return Stream(seed=seed, items=tuple(items), probes=tuple(probes), tasks=tuple(tasks))
 
 
@@ -241,6 +342,10 @@ def check_charset(stream: Stream, charset: frozenset[str]) -> None:
         ConfigError: Naming the first item with a character outside ``charset`` (or a prompt
             longer than 4096 characters), the character and how to fix it.
     """
+    prompts = [it.text for it in stream.items] + [p.prompt for ps in stream.probes for p in ps]
+    entries = [it.memory_entry for it in stream.items]
+    if charset.issuperset("".join(prompts + entries)) and max(map(len, prompts), default=0) <= MAX_PROMPT_CHARS:
+        return  # the common case, checked at C speed; the loop below names the first offender
     texts: list[tuple[str, str, bool]] = []  # (where, text, is shown as a prompt)
     for n, item in enumerate(stream.items):
         where = f"item {n} ({item.kind}, experience {item.experience}, task {item.problem.task!r})"

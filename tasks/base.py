@@ -10,7 +10,12 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["Problem", "Task"]
+import numpy as np
+
+__all__ = ["Problem", "Task", "TEXT_CHARSET", "check_index", "first_line"]
+
+TEXT_CHARSET: frozenset[str] = frozenset(chr(c) for c in range(32, 127)) | {"\n"}
+"""Printable ASCII (space to ``~``) plus newline: the charset every built-in task declares by default."""
 
 
 @dataclass(frozen=True)
@@ -24,7 +29,9 @@ class Problem:
         answer: The reference answer (hidden from the agent).
         context: The study text that supports the answer (what enters short-term memory when the
             item is studied).
-        metadata: Free-form, JSON-serialisable details (e.g. entity, attribute).
+        metadata: Free-form, JSON-serialisable details (e.g. entity, attribute). The optional
+            ``"key"`` names what the item asks about: a later studied item with the same key
+            supersedes it (an attribute update), so a stream asks only about the newest one.
     """
 
     task: str
@@ -39,10 +46,14 @@ class Task(abc.ABC):
     """A problem generator plus a scorer.
 
     Subclasses set ``name`` and implement :meth:`problem` and :meth:`score`. :meth:`probe` returns
-    the held-out phrasing of item ``idx`` used by evaluation probes (defaults to the item itself).
+    the held-out question about item ``idx``'s material used by evaluation probes (defaults to the
+    item itself). ``charset`` declares every character the task's texts may contain; a stream
+    derives its charset from its tasks' and refuses an item with any other character.
     """
 
     name: str = "task"
+    charset: frozenset[str] = TEXT_CHARSET
+    """Characters the task's prompts, contexts and answers may use (printable ASCII + newline)."""
 
     @abc.abstractmethod
     def problem(self, seed: int, idx: int) -> Problem:
@@ -79,7 +90,32 @@ class Task(abc.ABC):
             idx: Non-negative index of the item within the sequence.
 
         Returns:
-            A :class:`Problem` with the same ``answer`` and ``context`` as ``problem(seed, idx)``;
-            the base class returns the item itself, subclasses may rephrase ``prompt``.
+            A :class:`Problem` about the material studied in ``problem(seed, idx).context`` whose
+            prompt is not a verbatim copy of it: the same fact rephrased (``facts``, ``squad``,
+            ``babi``) or a new instance of the studied skill or mapping (``cipher``, ``intents``,
+            ``rg:<name>``), with its own ``answer``. The base class returns the item itself.
         """
         return self.problem(seed, idx)
+
+
+def check_index(what: str, value: object) -> int:
+    """Return ``value`` as an int, or raise if it is not a non-negative integer (bools refused).
+
+    Raises:
+        ValueError: Naming ``what`` and the value.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{what} must be a non-negative integer, got {value!r}; pass e.g. 0")
+    return int(value)
+
+
+def first_line(response: object) -> str:
+    """Return the first line of a model response ("" for a non-string), for scorers.
+
+    Example:
+        >>> first_line(" 42\\nQuestion: next")
+        ' 42'
+    """
+    if not isinstance(response, str):
+        return ""
+    return response.split("\n", 1)[0].split("\r", 1)[0]

@@ -17,6 +17,15 @@ continuation is the answer:
   living?" / "{n} works as"; probe "What is {n}'s profession?" / "By profession, {n} is".
 - pet: study ``{n} has a pet {v}.``; prompt "What pet does {n} have?" / "{n} has a pet"; probe
   "Which animal is {n}'s pet?" / "{n}'s pet is".
+
+Attribute updates (``updates > 0``): item ``idx >= 1`` is, with probability ``updates`` (drawn from
+``np.random.default_rng([seed, idx, 1])``), an *update* of the fact of a uniformly drawn earlier item
+instead of a new fact: the study text says the value changed (``{n} has moved to {v}.``,
+``{n} has changed jobs and now works as a {v}.``, ``{n} now has a pet {v}.``), the new value differs
+from the newest earlier one, and prompt and probe ask the same question as for the original fact.
+Every item carries ``metadata["key"]`` (``"<entity_index>.<attribute>"``), so a stream asks its
+queries and probes about the newest value only (``sleep_env.stream``). Other items keep the layout
+above, so ``updates=0`` (default) gives exactly the items without updates.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from typing import Sequence
 
 import numpy as np
 
-from tasks.base import Problem, Task
+from tasks.base import Problem, Task, check_index
 
 __all__ = ["FactsTask", "normalize_answer", "ATTRIBUTES", "JOBS", "PETS"]
 
@@ -72,6 +81,11 @@ _STUDY = {
     "city": "{name} lives in {value}.",
     "job": "{name} works as {article} {value}.",
     "pet": "{name} has a pet {value}.",
+}
+_UPDATE = {
+    "city": "{name} has moved to {value}.",
+    "job": "{name} has changed jobs and now works as {article} {value}.",
+    "pet": "{name} now has a pet {value}.",
 }
 # (question, cloze stem) pairs: the stem ends where the answer starts.
 _PROMPT = {
@@ -142,10 +156,7 @@ def _make_town(rng: np.random.Generator) -> str:
     return (stem + _pick(rng, _TOWN_ENDS)).capitalize()
 
 
-def _check_index(what: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{what} must be a non-negative integer, got {value!r}; pass e.g. 0")
-    return int(value)
+_check_index = check_index
 
 
 class FactsTask(Task):
@@ -166,6 +177,11 @@ class FactsTask(Task):
             iteration, not indexing: any ``idx >= 0`` is valid and gives a further person.
         attributes: Which attribute kinds to ask about, in item order; a non-empty subset of
             :data:`ATTRIBUTES` without repeats. An entity's values do not depend on this choice.
+        probe_stem: ``"canonical"`` (probes keep the study statement's answer stem) or
+            ``"reworded"``.
+        match: ``"contains"`` or ``"exact"`` (see :meth:`score`).
+        updates: Probability in [0, 1) that an item (after the first) updates an earlier fact
+            instead of stating a new one (see the module docstring); 0 = no updates.
 
     Raises:
         ValueError: If ``n_entities`` or ``attributes`` breaks the rules above.
@@ -194,7 +210,21 @@ class FactsTask(Task):
         attributes: Sequence[str] = ATTRIBUTES,
         probe_stem: str = "canonical",
         match: str = "contains",
+        updates: float = 0.0,
     ) -> None:
+        if (
+            isinstance(updates, bool)
+            or not isinstance(updates, (int, float, np.floating))
+            or not 0.0 <= updates < 1.0
+        ):
+            raise ValueError(
+                f"updates must be a probability in [0, 1), got {updates!r}; pass e.g. 0.3 "
+                "(0 = no attribute updates)"
+            )
+        self.updates = float(updates)
+        # seed -> [(entity, attribute, value, is_update)] for items 0, 1, ...; a cache of pure results.
+        self._items: dict[int, list[tuple[int, str, str, bool]]] = {}
+        self._newest: dict[int, dict[tuple[int, str], str]] = {}
         if match not in ("contains", "exact"):
             raise ValueError(
                 f"match must be 'contains' or 'exact', got {match!r}; 'contains' accepts the answer "
@@ -236,7 +266,7 @@ class FactsTask(Task):
         """Return the constructor call that rebuilds this task."""
         return (
             f"FactsTask(n_entities={self.n_entities}, attributes={self.attributes!r}, "
-            f"probe_stem={self.probe_stem!r}, match={self.match!r})"
+            f"probe_stem={self.probe_stem!r}, match={self.match!r}, updates={self.updates!r})"
         )
 
     def entity(self, seed: int, entity: int) -> tuple[str, dict[str, str]]:
@@ -367,19 +397,69 @@ class FactsTask(Task):
             return 1.0 if got == want else 0.0
         return 1.0 if f" {want} " in f" {got} " else 0.0
 
+    def item(self, seed: int, idx: int) -> tuple[int, str, str, bool]:
+        """Return what item ``idx`` of seed ``seed`` states (see the module docstring).
+
+        Args:
+            seed: Non-negative integer seed.
+            idx: Non-negative item index.
+
+        Returns:
+            ``(entity, attribute, value, is_update)``: the entity index, the attribute, its value
+            as of this item, and whether the item updates an earlier fact.
+
+        Raises:
+            ValueError: If ``seed`` or ``idx`` is not a non-negative integer.
+
+        Example:
+            >>> task = FactsTask(updates=0.5)
+            >>> [task.item(0, i)[3] for i in range(6)]
+            [False, False, False, True, False, True]
+        """
+        seed, idx = _check_index("seed", seed), _check_index("idx", idx)
+        if self.updates == 0.0:
+            entity, slot = divmod(idx, len(self.attributes))
+            attribute = self.attributes[slot]
+            return entity, attribute, self.entity(seed, entity)[1][attribute], False
+        done = self._items.setdefault(seed, [])
+        newest = self._newest.setdefault(seed, {})
+        while len(done) <= idx:  # items depend on earlier ones (the newest value): build in order
+            i = len(done)
+            rng = np.random.default_rng([seed, i, 1])
+            if i >= 1 and rng.random() < self.updates:
+                entity, attribute = done[int(rng.integers(i))][:2]
+                old = newest[(entity, attribute)]
+                if attribute == "city":
+                    value = _make_town(rng)
+                    while value == old:  # deterministic redraw from the same generator
+                        value = _make_town(rng)
+                else:
+                    pool = [v for v in (JOBS if attribute == "job" else PETS) if v != old]
+                    value = _pick(rng, pool)
+                done.append((entity, attribute, value, True))
+            else:
+                entity, slot = divmod(i, len(self.attributes))
+                attribute = self.attributes[slot]
+                done.append((entity, attribute, self.entity(seed, entity)[1][attribute], False))
+            newest[(entity, attribute)] = done[-1][2]
+        return done[idx]
+
     def _make(self, seed: int, idx: int, phrasing: dict[str, tuple[str, str]]) -> Problem:
         idx = _check_index("idx", idx)
-        entity, slot = divmod(idx, len(self.attributes))
-        attribute = self.attributes[slot]
-        name, values = self.entity(seed, entity)
-        value = values[attribute]
+        entity, attribute, value, is_update = self.item(seed, idx)
+        name = self.entity(seed, entity)[0]
         article = "an" if value[0] in "aeiou" else "a"
         question, stem = phrasing[attribute]
+        study = _UPDATE if is_update else _STUDY
+        metadata = {"entity": name, "attribute": attribute, "entity_index": entity,
+                    "key": f"{entity}.{attribute}"}  # fmt: skip
+        if is_update:
+            metadata["update"] = True
         return Problem(
             task=self.name,
             idx=idx,
             prompt=f"Question: {question.format(name=name)}\nAnswer: {stem.format(name=name)}",
             answer=value,
-            context=_STUDY[attribute].format(name=name, value=value, article=article),
-            metadata={"entity": name, "attribute": attribute, "entity_index": entity},
+            context=study[attribute].format(name=name, value=value, article=article),
+            metadata=metadata,
         )

@@ -1,7 +1,8 @@
 """Task registry: the one registry in the project (``register``, ``make_task``, ``list_tasks``).
 
 Names map to :class:`~tasks.base.Task` subclasses; :func:`make_task` builds a fresh instance with
-keyword options. Registration happens in ``tasks/__init__.py``, never as a side effect elsewhere.
+keyword options. A name ending in ``":"`` registers a *family of names*: ``make_task("rg:leg_counting")``
+builds ``cls("leg_counting", **kwargs)`` for the class registered as ``"rg:"``. Registration happens in ``tasks/__init__.py``, never as a side effect elsewhere.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def make_task(name: str, **kwargs: Any) -> Task:
     """Build a fresh task instance by registry name.
 
     Args:
-        name: A registered name (see :func:`list_tasks`).
+        name: A registered name (see :func:`list_tasks`), or ``"<family>:<variant>"`` for a family
+            registered as ``"<family>:"`` (e.g. ``"rg:basic_arithmetic"``).
         **kwargs: Options passed to the task class's constructor.
 
     Returns:
@@ -71,7 +73,17 @@ def make_task(name: str, **kwargs: Any) -> Task:
         >>> task.name
         'facts'
     """
-    cls = _REGISTRY.get(name)
+    if isinstance(name, str) and ":" in name:
+        prefix, variant = name.split(":", 1)
+        family = _REGISTRY.get(prefix + ":")
+        if family is not None:
+            if not variant:
+                raise ValueError(
+                    f"task name {name!r} needs a name after {prefix + ':'!r}; pass e.g. "
+                    f"'{prefix}:basic_arithmetic'"
+                )
+            return family(variant, **kwargs)
+    cls = _REGISTRY.get(name) if isinstance(name, str) else None
     if cls is None:
         known = ", ".join(repr(n) for n in list_tasks()) or "none"
         raise ValueError(

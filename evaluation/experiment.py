@@ -1,29 +1,54 @@
-"""Run agents through one seeded stream and write a run directory (``sleep-env run``).
+"""Run agents through one seeded stream and write a run directory (``sleep-env run``), or resume one.
 
 A run directory holds ``config.json`` (the resolved config), ``summary.json``
 (``{"agents": {name: {"acc": ..., "bwt": ..., ...}}}``) and, per agent, ``<agent>/steps.jsonl``,
-``<agent>/R.npy``, ``<agent>/baseline.npy`` and ``<agent>/lifetime.json``. Files are written
-atomically (temporary file + rename).
+``<agent>/R.npy``, ``<agent>/baseline.npy``, ``<agent>/probes.json`` (the probe rounds with their
+global step), ``<agent>/lifetime.json`` (written last: the agent's lifetime is complete) and
+``<agent>/tb/`` (TensorBoard events). While an agent lives, ``<agent>/checkpoint.pt`` is replaced
+atomically at every wake-up (see :mod:`evaluation.checkpoint`); :func:`resume_experiment` continues
+from it and ends with the same ``R`` and summary (up to wall-clock fields) as an uninterrupted run.
+Files are written atomically (temporary file + rename).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
-from evaluation.config import RunConfig, config_to_dict
-from evaluation.metrics import summarize
-from sleep_env import EnvConfig, ExperienceConfig, FixedInterval, SleepEnv, StreamConfig, make_schedule, run_lifetime
-from sleep_env.errors import SleepEnvError
+from evaluation.checkpoint import CHECKPOINT_NAME, StatefulAgent, load_checkpoint, save_checkpoint
+from evaluation.config import RunConfig, config_to_dict, load_config
+from evaluation.metrics import availability, learning_curve_area, query_score_matrix, summarize
+from sleep_env import EnvConfig, FixedInterval, SleepEnv, TaskBoundary, make_schedule, run_lifetime
+from sleep_env.errors import ConfigError, SleepEnvError
 
-__all__ = ["run_experiment", "build_env_config", "fresh_material", "atomic_write_text"]
+__all__ = [
+    "run_experiment",
+    "resume_experiment",
+    "build_env_config",
+    "fresh_material",
+    "atomic_write_text",
+    "TIMING_KEYS",
+]
+
+TIMING_KEYS = frozenset({"seconds", "seconds_asleep"})
+"""Summary fields that measure wall-clock time (they differ between otherwise identical runs)."""
+
+
+@runtime_checkable
+class CountsParameters(Protocol):
+    """Optional agent method: ``{"active": parameters per forward pass, "trainable": parameters a sleep trains}``."""
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Return the two counts."""
+        ...
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -48,12 +73,20 @@ def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
 
 
 def build_env_config(cfg: RunConfig) -> EnvConfig:
-    """The env of a run: ``experiences`` x facts, a sleep allowed every ``cfg.period`` steps."""
-    exp = ExperienceConfig(task="facts", task_kwargs={"probe_stem": cfg.probe_stem, "match": cfg.match},
-                           n_study=cfg.facts_per_experience, n_query=cfg.queries_per_experience)
+    """The env of a run: ``cfg.stream_config()`` (``stream:`` or ``experiences`` x facts) under ``cfg.schedule``.
+
+    Default schedule: a sleep every ``cfg.period`` steps; with a ``stream:`` and ``sleep_period: 0``, a sleep at
+    the end of every experience (``TaskBoundary``: experiences may differ in length).
+    """
+    if cfg.schedule is not None:
+        schedule = make_schedule(cfg.schedule)
+    elif cfg.stream is not None and not cfg.sleep_period:
+        schedule = TaskBoundary()
+    else:
+        schedule = FixedInterval(period=cfg.period)
     return EnvConfig(
-        stream=StreamConfig(experiences=(exp,) * cfg.experiences),
-        schedule=FixedInterval(period=cfg.period) if cfg.schedule is None else make_schedule(cfg.schedule),
+        stream=cfg.stream_config(),
+        schedule=schedule,
         context_chars=cfg.context_chars,
         seed=cfg.seed,
     )
@@ -63,7 +96,7 @@ def fresh_material(cfg: RunConfig):
     """Held-out facts (a seed no experience uses) for measuring in-context accuracy around sleeps.
 
     Returns:
-        (problems, context): the problems, and their study statements joined by newlines.
+        (task, problems, context): the facts task, the problems, and their study statements joined by newlines.
     """
     from tasks import make_task
 
@@ -76,8 +109,8 @@ def fresh_material(cfg: RunConfig):
 class _Measured:
     """Agent wrapper: measures in-context accuracy on fresh material before the first sleep and after each."""
 
-    def __init__(self, agent, cfg: RunConfig, log: Callable[[str], None], *, routed: bool):
-        self.agent, self.log = agent, log
+    def __init__(self, agent, cfg: RunConfig, log: Callable[[str], None], *, routed: bool, bar=None):
+        self.agent, self.log, self.bar = agent, log, bar
         self.routed = routed  # a SleepAgent: also measure what always-on experts would do
         self.task, self.problems, self.context = fresh_material(cfg)
         self.in_context: list[float] = []
@@ -111,20 +144,25 @@ class _Measured:
         return self.agent.answer(prompts, contexts)
 
     def sleep(self, window):
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"asleep (sleep {window.model_version + 1}, level {window.level})")
         t0 = time.perf_counter()
         report = self.agent.sleep(window)
         self.pending = time.perf_counter() - t0
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"awake, {window.model_version + 1} sleeps")
         return report
 
 
 def _make_agent(name: str, cfg: RunConfig):
     import torch
 
-    from agents import InContextAgent, SleepAgent, SleepAgentConfig, TransformersEngine, load_model
+    from agents import InContextAgent, SDFTSleepAgent, SFTSleepAgent, SleepAgent, SleepAgentConfig, TransformersEngine, load_model
     from agents.memory.experts import ExpertConfig
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)  # the same global torch RNG state in a fresh and a resumed run
     model, tok = load_model(cfg.model)
     engine = TransformersEngine(model, tok)
     if name == "in-context":
@@ -133,75 +171,223 @@ def _make_agent(name: str, cfg: RunConfig):
     acfg = SleepAgentConfig(
         steps=s.steps, batch_size=s.batch_size, lr=s.lr, on_policy_fraction=s.on_policy_fraction, beta=s.beta,
         replay_per_batch=s.replay_per_batch, recall_prefixes=s.recall_prefixes, router=s.router,
-        experts=ExpertConfig(d_low=s.d_low, pool_size=s.pool_size, first_layer=s.first_layer), seed=cfg.seed,
+        experts=ExpertConfig(d_low=s.d_low, pool_size=s.pool_size, first_layer=s.first_layer, levels=s.levels),
+        alpha=s.alpha, gamma=s.gamma, z0=s.z0, expand=s.expand, min_retention=s.min_retention, seed=cfg.seed,
     )
-    return SleepAgent(engine, acfg)
+    return {"sleep": SleepAgent, "sft": SFTSleepAgent, "sdft": SDFTSleepAgent}[name](engine, acfg)
 
 
-def run_experiment(cfg: RunConfig, out: str | Path, *, quiet: bool = False) -> dict[str, Any]:
+def _logger(quiet: bool) -> Callable[[str], None]:
+    if quiet:
+        return lambda msg: None
+
+    def log(msg: str) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(msg, file=sys.stderr)  # keeps an open progress bar intact
+
+    return log
+
+
+def run_experiment(cfg: RunConfig, out: str | Path, *, quiet: bool = False, force: bool = False,
+                   tensorboard: bool = True) -> dict[str, Any]:
     """Run every configured agent on the same seeded stream and write the run directory.
 
     Args:
         cfg: The run configuration.
-        out: Run directory (created; existing files with the same names are replaced).
-        quiet: No progress lines on stderr.
+        out: Run directory; it must not exist or be empty (a used one is refused unless ``force``).
+        quiet: No progress bars or lines on stderr.
+        force: Delete an existing ``out`` first.
+        tensorboard: Write TensorBoard events under ``<agent>/tb``.
 
     Returns:
         The summary dict also written to ``summary.json``.
+
+    Raises:
+        SleepEnvError: If ``out`` is a file or a used folder and ``force`` is not set.
     """
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise SleepEnvError(
-            f"run directory {str(out)!r} already exists and is not an empty folder; pass a new --out "
-            "(runs are never mixed or overwritten)"
-        )
+        if not force or not out.is_dir():
+            raise SleepEnvError(
+                f"run directory {str(out)!r} already exists and is not an empty folder; pass a new --out, "
+                "--resume it, or --force to overwrite it (runs are never mixed)"
+            )
+        shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    log = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     atomic_write_text(out / "config.json", json.dumps(config_to_dict(cfg), indent=2))
-    summary: dict[str, Any] = {"agents": {}, "seed": cfg.seed, "model": cfg.model}
+    return _run_all(cfg, out, quiet=quiet, tensorboard=tensorboard, summary=None)
+
+
+def resume_experiment(run_dir: str | Path, *, quiet: bool = False, tensorboard: bool = True) -> dict[str, Any]:
+    """Continue an interrupted run directory: finished agents are kept, the others resume.
+
+    An agent with a ``checkpoint.pt`` continues from its last wake-up; one killed before its first
+    wake-up starts its lifetime again (its partial files are replaced). The result equals an
+    uninterrupted run with the same config (same ``R``, records and summary except the wall-clock
+    fields in :data:`TIMING_KEYS`).
+
+    Args:
+        run_dir: A directory written by :func:`run_experiment`.
+        quiet: No progress bars or lines on stderr.
+        tensorboard: Write TensorBoard events.
+
+    Returns:
+        The completed summary (also written to ``summary.json``).
+
+    Raises:
+        SleepEnvError: If ``run_dir`` is not a run directory, or a checkpoint or summary is corrupt.
+    """
+    out = Path(run_dir)
+    cfg_path = out / "config.json"
+    if not out.is_dir() or not cfg_path.is_file():
+        raise SleepEnvError(
+            f"{str(out)!r} is not a run directory (no config.json); pass a directory written by `sleep-env run`"
+        )
+    try:
+        cfg = load_config(json.loads(cfg_path.read_text()))
+    except (ValueError, ConfigError) as exc:
+        raise SleepEnvError(f"{cfg_path} is not a valid run config ({exc}); the run directory is damaged") from None
+    summary = None
+    if (out / "summary.json").is_file():
+        try:
+            summary = json.loads((out / "summary.json").read_text())
+            summary["agents"].items()
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise SleepEnvError(f"{out / 'summary.json'} is corrupt; delete it to recompute the finished agents' entries") from None
+    return _run_all(cfg, out, quiet=quiet, tensorboard=tensorboard, summary=summary)
+
+
+def _run_all(cfg: RunConfig, out: Path, *, quiet: bool, tensorboard: bool, summary: dict | None) -> dict[str, Any]:
+    summary = summary or {"agents": {}, "seed": cfg.seed, "model": cfg.model}
     for name in cfg.agents:
-        t0 = time.perf_counter()
-        log(f"[{name}] loading {cfg.model} ...")
-        agent = _Measured(_make_agent(name, cfg), cfg, log, routed=name == "sleep")
-        agent.measure()
-        env = SleepEnv(build_env_config(cfg))
-        n_total = cfg.experiences * (cfg.facts_per_experience + cfg.queries_per_experience)
-        counter = {"n": 0}
-
-        def on_step(rec, _c=counter):
-            _c["n"] += 1
-            if _c["n"] % 12 == 0:
-                log(f"[{name}] step {_c['n']} ({rec.kind}), experience {rec.experience + 1}/{cfg.experiences}")
-
-        log(f"[{name}] lifetime of {n_total} items, a sleep allowed every {cfg.period} steps")
-        record = run_lifetime(env, agent, seed=cfg.seed, on_step=on_step)
-        agent._after_sleep()  # a sleep at the very end of the stream
-        R, b = record.accuracy_matrix, record.baseline
-        metrics = summarize(R, b)
-        queries = [r for r in record.steps if r.kind == "query"]
-        entry = {
-            **metrics,
-            "closed_book_final_acc": metrics["acc"],
-            "wake_query_acc": float(np.mean([r.reward for r in queries])) if queries else float("nan"),
-            "sleeps": record.sleeps,
-            "seconds_asleep": record.sleep_seconds,
-            "in_context_acc_per_sleep": agent.in_context,
-            "seconds": time.perf_counter() - t0,
-        }
-        if agent.in_context_experts_on:
-            entry["in_context_acc_experts_always_on"] = agent.in_context_experts_on
-        if agent.routed:
-            entry["active_expert_parameters"] = agent.agent.memory.active_parameters()
-        summary["agents"][name] = entry
         adir = out / name
-        adir.mkdir(parents=True, exist_ok=True)
-        _atomic_save_npy(adir / "R.npy", R)
-        _atomic_save_npy(adir / "baseline.npy", b)
-        atomic_write_text(adir / "steps.jsonl", "".join(json.dumps(r.to_dict()) + "\n" for r in record.steps))
-        atomic_write_text(adir / "lifetime.json", json.dumps(record.to_dict(), indent=1))
+        if (adir / "lifetime.json").is_file() and name in summary["agents"]:
+            continue  # finished before the interruption
+        ckpt = load_checkpoint(adir / CHECKPOINT_NAME) if (adir / CHECKPOINT_NAME).is_file() else None
+        if ckpt is None and adir.exists():
+            shutil.rmtree(adir)  # killed before its first wake-up: start its lifetime again
+        summary["agents"][name] = _run_agent(name, cfg, adir, ckpt, quiet=quiet, tensorboard=tensorboard)
         atomic_write_text(out / "summary.json", json.dumps(_json_safe(summary), indent=2))
-        del agent
     return summary
+
+
+def _run_agent(name: str, cfg: RunConfig, adir: Path, ckpt: dict | None, *, quiet: bool,
+               tensorboard: bool) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    from evaluation.tblog import ScalarLogger
+
+    log = _logger(quiet)
+    t0 = time.perf_counter()
+    adir.mkdir(parents=True, exist_ok=True)
+    env = SleepEnv(build_env_config(cfg))
+    n_items = sum(e.n_study + e.n_query for e in cfg.stream_config().experiences)
+    log(f"[{name}] loading {cfg.model} ...")
+    bar = tqdm(total=n_items, desc=f"[{name}] seed {cfg.seed}", unit="item", disable=quiet, file=sys.stderr,
+               leave=False, dynamic_ncols=True)
+    inner = _make_agent(name, cfg)
+    agent = _Measured(inner, cfg, log, routed=name != "in-context", bar=bar)
+    stateful = isinstance(inner, StatefulAgent)
+    probes: list[dict[str, Any]] = []
+    prior_seconds = 0.0
+    resume = None
+    if ckpt is not None:
+        if ckpt["agent"] is not None:
+            inner.load_state_dict(ckpt["agent"])
+        extra = ckpt["extra"]
+        agent.in_context, agent.in_context_experts_on = extra["in_context"], extra["in_context_experts_on"]
+        probes, prior_seconds, resume = extra["probes"], extra["seconds"], ckpt["loop"]
+        log(f"[{name}] resuming after sleep {resume['env']['model_version']} (step {resume['env']['steps']})")
+    else:
+        agent.measure()
+    purge = None if resume is None else int(resume["env"]["steps"]) + 1
+    tb = ScalarLogger(adir / "tb", purge_step=purge) if tensorboard else None
+    if resume is not None:
+        bar.update(sum(1 for r in resume["env"]["records"] if r["kind"] != "sleep"))
+
+    def on_step(rec) -> None:
+        if rec.kind != "sleep":
+            bar.update(1)
+        if tb is not None and rec.kind == "query" and not rec.missed:
+            tb.scalar("wake/query_reward", rec.reward, rec.step + 1)
+
+    done_rows = {p["row"] for p in probes}
+
+    def on_probe(step: int, R: np.ndarray, b: np.ndarray) -> None:
+        # the rows this round filled (a wake step can fill several); -1 = the baseline b at reset
+        rows = [i for i in range(R.shape[0]) if i not in done_rows and not np.all(np.isnan(R[i]))]
+        rows = rows or ([-1] if -1 not in done_rows else [])
+        for row in rows:
+            done_rows.add(row)
+            scores = b if row < 0 else R[row]
+            probes.append({"step": step, "row": row, "scores": [None if np.isnan(x) else float(x) for x in scores]})
+        if tb is not None and rows:
+            row = rows[-1]
+            scores = b if row < 0 else R[row]
+            for tag, vals in (("probe/acc_all", scores), ("probe/acc_seen", scores[: row + 1] if row >= 0 else [])):
+                vals = np.asarray(vals, dtype=float)
+                if vals.size and not np.all(np.isnan(vals)):
+                    tb.scalar(tag, float(np.nanmean(vals)), step)
+            tb.flush()
+
+    def on_wake(report, state) -> None:
+        agent._after_sleep()  # take the post-sleep measurement before the checkpoint
+        step = int(state["env"]["steps"])  # the wake step's global step
+        if tb is not None:
+            tb.scalar("sleep/seconds", report.seconds, step)
+            tb.scalar("sleep/optimizer_steps", report.steps, step)
+            tb.scalar("sleep/model_version", state["env"]["model_version"], step)
+            for k, v in report.metrics.items():
+                if np.isfinite(v):
+                    tb.scalar(f"sleep/{k}", v, step)
+            if agent.in_context:
+                tb.scalar("sleep/in_context_acc_fresh", agent.in_context[-1], step)
+            tb.flush()
+        if stateful:
+            extra = {"in_context": agent.in_context, "in_context_experts_on": agent.in_context_experts_on,
+                     "probes": probes, "seconds": prior_seconds + time.perf_counter() - t0}
+            save_checkpoint(adir / CHECKPOINT_NAME, loop=state, agent=inner.state_dict(), extra=extra)
+
+    if resume is None:
+        log(f"[{name}] lifetime of {n_items} items under {type(env.config.schedule).__name__}")
+    try:
+        record = run_lifetime(env, agent, seed=cfg.seed, on_step=on_step, on_probe=on_probe, on_wake=on_wake,
+                              resume=resume)
+        agent._after_sleep()  # a sleep at the very end of the stream
+    finally:
+        bar.close()
+        if tb is not None:
+            tb.close()
+    R, b = record.accuracy_matrix, record.baseline
+    metrics = summarize(R, b)
+    queries = [r for r in record.steps if r.kind == "query" and not r.missed]
+    entry: dict[str, Any] = {
+        **metrics,
+        "closed_book_final_acc": metrics["acc"],
+        "wake_query_acc": float(np.mean([r.reward for r in queries])) if queries else float("nan"),
+        "lca": learning_curve_area(query_score_matrix(record.steps, len(cfg.stream_config().experiences))),
+        "availability": availability(record.steps),
+        "sleeps": record.sleeps,
+        "seconds_asleep": record.sleep_seconds,
+        "in_context_acc_per_sleep": agent.in_context,
+        "seconds": prior_seconds + time.perf_counter() - t0,
+    }
+    if agent.in_context_experts_on:
+        entry["in_context_acc_experts_always_on"] = agent.in_context_experts_on
+    if isinstance(inner, CountsParameters):
+        counts = inner.parameter_counts()
+        entry["active_parameters"], entry["trainable_parameters"] = int(counts["active"]), int(counts["trainable"])
+    if agent.routed:
+        entry["active_expert_parameters"] = inner.memory.active_parameters()
+    _atomic_save_npy(adir / "R.npy", R)
+    _atomic_save_npy(adir / "baseline.npy", b)
+    atomic_write_text(adir / "steps.jsonl", "".join(json.dumps(r.to_dict()) + "\n" for r in record.steps))
+    atomic_write_text(adir / "probes.json", json.dumps(probes))
+    atomic_write_text(adir / "lifetime.json", json.dumps(record.to_dict(), indent=1))  # the completion marker
+    if (adir / CHECKPOINT_NAME).exists():
+        os.unlink(adir / CHECKPOINT_NAME)  # nothing left to continue
+    return entry
 
 
 def _json_safe(x: Any) -> Any:

@@ -13,6 +13,13 @@ Conventions (1-based in the formulas, as in the papers):
 - FWT = 1/(T-1) sum_{i=2}^{T} (R[i-1, i] - b_i) (Lopez-Paz & Ranzato 2017).
 - Forgetting f_j = max_{l in [j, T-1]} R[l, j] - R[T, j] for j < T, averaged over the T-1 earlier
   experiences (Chaudhry et al. 2018); the last experience is excluded, not counted as 0.
+- LCA_beta = 1/(beta+1) sum_{b=0}^{beta} Z_b, Z_b = mean_k S[k, b]: the learning-curve area of
+  Chaudhry et al. (2019) over the wake-time query scores ``S[k, b]`` (the b-th query of experience k).
+- Availability = answered queries / queries presented (queries missed while asleep are unanswered).
+
+Undefined values are ``nan`` (never a silent 0): BWT, FWT and forgetting with T = 1, FWT without a
+baseline, LCA and availability of a lifetime without queries, a confidence interval of fewer than two
+values.
 
 Each function reads only the cells its formula needs, so ``nan`` in other cells (e.g. the upper
 triangle of a run without forward evaluations) does not matter; a ``nan`` in a needed cell gives
@@ -22,12 +29,23 @@ triangle of a run without forward evaluations) does not matter; a ``nan`` in a n
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["average_accuracy", "backward_transfer", "forward_transfer", "forgetting", "summarize"]
+__all__ = [
+    "average_accuracy",
+    "backward_transfer",
+    "forward_transfer",
+    "forgetting",
+    "learning_curve_area",
+    "query_score_matrix",
+    "availability",
+    "bootstrap_ci",
+    "summarize",
+]
 
 
 def _as_matrix(R: ArrayLike) -> np.ndarray:
@@ -199,3 +217,150 @@ def summarize(R: ArrayLike, baseline: ArrayLike | None = None) -> dict[str, Any]
         "fwt": forward_transfer(R, baseline),
         "forgetting": forgetting(R),
     }
+
+
+def query_score_matrix(records: Iterable[Mapping[str, Any] | Any], n_experiences: int | None = None) -> np.ndarray:
+    """Arrange the wake-time query scores of a lifetime by experience and position.
+
+    Args:
+        records: The lifetime's step records (``StepRecord`` objects or their ``to_dict()``) in order.
+            Only ``kind == "query"`` records are read; a query missed while asleep scores 0.0
+            (it was not answered).
+        n_experiences: Number of rows T (default: 1 + the largest experience index seen).
+
+    Returns:
+        ``S`` (T, n) float64: ``S[k, b]`` = score in [0, 1] of the b-th query (0-based) of experience
+        k; ``nan`` where experience k had fewer than b + 1 queries; n = the most queries of any
+        experience (0 columns when there are no queries).
+
+    Example:
+        >>> recs = [{"kind": "query", "experience": 0, "reward": 1.0, "missed": False},
+        ...         {"kind": "query", "experience": 1, "reward": 0.0, "missed": True}]
+        >>> query_score_matrix(recs).tolist()
+        [[1.0], [0.0]]
+    """
+    rows: dict[int, list[float]] = {}
+    for r in records:
+        d = r if isinstance(r, Mapping) else r.to_dict()
+        if d["kind"] != "query":
+            continue
+        rows.setdefault(int(d["experience"]), []).append(0.0 if d.get("missed") else float(d["reward"]))
+    t = n_experiences if n_experiences is not None else (max(rows) + 1 if rows else 0)
+    n = max((len(v) for v in rows.values()), default=0)
+    S = np.full((t, n), np.nan)
+    for k, v in rows.items():
+        if k < t:
+            S[k, : len(v)] = v
+    return S
+
+
+def learning_curve_area(S: ArrayLike, beta: int | None = None) -> float:
+    """Learning-curve area (LCA): how fast new material is picked up while awake.
+
+    LCA_beta = 1/(beta+1) sum_{b=0}^{beta} Z_b with Z_b = (1/T) sum_k S[k, b], from Chaudhry et
+    al. (2019), "Efficient Lifelong Learning with A-GEM", arXiv 1812.00420, Eq. 4. There ``S[k, b]``
+    is the accuracy on task k after b mini-batches of it; here it is the score of the b-th wake-time
+    query of experience k (:func:`query_score_matrix`), so LCA is the area under the average
+    within-experience learning curve. Higher is better; it lies in [0, 1].
+
+    Args:
+        S: (T, n) float scores in [0, 1] (``nan`` where an experience had fewer queries; such
+            cells are left out of the mean Z_b).
+        beta: Last query position b included (0-based); default ``n - 1``.
+
+    Returns:
+        LCA as a Python float in [0, 1]; ``nan`` when undefined (no queries, or a position b <= beta
+        with no score in any experience).
+
+    Raises:
+        ValueError: If ``S`` is not 2-D or ``beta`` is negative.
+
+    Example:
+        >>> round(learning_curve_area([[0.0, 1.0], [0.5, 1.0]]), 6)  # (Z_0 + Z_1) / 2 = (0.25 + 1) / 2
+        0.625
+    """
+    S = np.asarray(S, dtype=np.float64)
+    if S.ndim != 2:
+        raise ValueError(f"S must be a 2-D (experiences, queries) matrix, got shape {S.shape}; build it with query_score_matrix")
+    if beta is not None and beta < 0:
+        raise ValueError(f"beta must be >= 0, got {beta}; pass the last query position to include")
+    n = S.shape[1] if beta is None else min(beta + 1, S.shape[1])
+    if S.shape[0] == 0 or n == 0:
+        return math.nan
+    cols = S[:, :n]
+    if np.any(np.all(np.isnan(cols), axis=0)):
+        return math.nan
+    return float(np.mean(np.nanmean(cols, axis=0)))
+
+
+def availability(records: Iterable[Mapping[str, Any] | Any]) -> float:
+    """Share of the presented queries that the agent answered (it was awake).
+
+    Availability = (queries not missed) / (queries presented); a query passes unanswered when it
+    arrives while the agent sleeps (``EnvConfig.sleep_cost_steps``). Queries never presented
+    (a truncated lifetime) are not counted.
+
+    Args:
+        records: The lifetime's step records (``StepRecord`` objects or their ``to_dict()``).
+
+    Returns:
+        A Python float in [0, 1]; ``nan`` when the lifetime presented no query.
+
+    Example:
+        >>> availability([{"kind": "query", "missed": False}, {"kind": "query", "missed": True},
+        ...               {"kind": "study", "missed": False}])
+        0.5
+    """
+    total = answered = 0
+    for r in records:
+        d = r if isinstance(r, Mapping) else r.to_dict()
+        if d["kind"] == "query":
+            total += 1
+            answered += not d.get("missed", False)
+    return answered / total if total else math.nan
+
+
+def bootstrap_ci(
+    values: ArrayLike, *, confidence: float = 0.95, n_resamples: int = 10_000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean and percentile-bootstrap confidence interval of a sample (e.g. one metric over seeds).
+
+    Resamples the values with replacement ``n_resamples`` times (``np.random.default_rng(seed)``,
+    so the interval is reproducible) and takes the (1 - confidence)/2 and (1 + confidence)/2
+    quantiles of the resampled means (Efron & Tibshirani 1993, "An Introduction to the
+    Bootstrap", ch. 13). ``nan`` values (undefined metrics) are dropped first.
+
+    Args:
+        values: (n,) floats.
+        confidence: Coverage in (0, 1).
+        n_resamples: Bootstrap resamples, >= 1.
+        seed: Seed of the resampling generator.
+
+    Returns:
+        ``(mean, low, high)`` as Python floats; all ``nan`` without a value, and ``low``/``high``
+        ``nan`` with a single value (one seed gives no interval).
+
+    Raises:
+        ValueError: If ``confidence`` is not in (0, 1) or ``n_resamples`` < 1.
+
+    Example:
+        >>> m, lo, hi = bootstrap_ci([0.5, 0.6, 0.7])
+        >>> round(m, 6), 0.5 <= lo <= m <= hi <= 0.7
+        (0.6, True)
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}; pass e.g. 0.95")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    x = np.asarray(values, dtype=np.float64).ravel()
+    x = x[~np.isnan(x)]
+    if x.size == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(np.mean(x))
+    if x.size == 1:
+        return mean, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, size=(n_resamples, x.size))].mean(axis=1)
+    alpha = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
+    return mean, float(lo), float(hi)

@@ -12,7 +12,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sleep_env._validate import fail
+from sleep_env._validate import as_opt_int, fail
 from sleep_env.config import EnvConfig
 from sleep_env.episode import Episode, add_counts, parse_action
 from sleep_env.errors import ResetNeeded, SleepEnvError, StreamExhausted
@@ -29,6 +29,7 @@ from sleep_env.stream import (
     check_charset,
     make_tasks,
     score_response,
+    stream_charset,
 )
 from sleep_env.types import ProbeSet, SleepWindow, StepRecord
 
@@ -116,8 +117,9 @@ class SleepEnv(gym.Env):
         self.render_mode = None
         self.task_names = _task_names(self.config.stream)
         self.n_experiences = len(self.config.stream.experiences)
-        self._charset = DEFAULT_CHARSET | frozenset(self.config.extra_chars)
         self._tasks = make_tasks(self.config.stream)
+        # the stream's charset is derived from its tasks' declared charsets (sleep_env.stream)
+        self._charset = DEFAULT_CHARSET | stream_charset(self._tasks) | frozenset(self.config.extra_chars)
         check_charset(self._build(self.config.seed), self._charset)
         experiences = self.config.stream.experiences
         self._exp_task = tuple(self.task_names.index(e.task) for e in experiences)
@@ -183,12 +185,17 @@ class SleepEnv(gym.Env):
         the env's generator (seeded by the last seeded reset, or by ``config.seed`` on the first).
 
         Args:
-            seed: Non-negative stream seed, or ``None``.
+            seed: Non-negative stream seed (a Python or numpy integer), or ``None``.
             options: Unused.
+
+        Raises:
+            ValueError: If ``seed`` is not None or an integer >= 0 (``1.5``, ``"1"`` and ``True``
+                are refused rather than silently converted).
 
         Returns:
             ``(observation, info)``: the first item and the info dict (``probe_due`` is True).
         """
+        seed = as_opt_int("seed", seed, low=0, fix="pass a whole number such as reset(seed=0), or None")
         if seed is None and self._np_random is None:
             seed = self.config.seed
         super().reset(seed=None if seed is None else int(seed))
@@ -216,13 +223,16 @@ class SleepEnv(gym.Env):
         Raises:
             ResetNeeded: Before ``reset()``, or after the episode was truncated.
             StreamExhausted: After the stream ended (a ``ResetNeeded``).
-            InvalidAction: If the action is not a mapping of the form above.
+            InvalidAction: If the action is not a mapping of the form above, has a key other
+                than ``response``/``sleep``, or its response is longer than the action space's
+                ``max_length`` (``MAX_PROMPT_CHARS`` characters). A response that is a ``str`` of
+                the right length is always scored, whatever its characters.
         """
         ep = self._steppable()
         self._probe_rows = ()  # probes not submitted before this step lapse
         if ep.window is not None:
             return self._wake(ep)
-        response, wants_sleep = parse_action(action)
+        response, wants_sleep = parse_action(action, MAX_PROMPT_CHARS)
         item = ep.stream.items[ep.pos]
         decision = self._decide(ep)
         shown = len(ep.context)
@@ -290,7 +300,7 @@ class SleepEnv(gym.Env):
             ResetNeeded: Before ``reset()``.
             SleepEnvError: If no probe is due (check ``info["probe_due"]``).
             ValueError: If the number of answers differs from the number of probes.
-            InvalidAction: If an answer is not a string.
+            InvalidAction: If ``answers`` is not a list of strings (a single ``str`` is refused).
         """
         stream = self._started().stream
         if not self._probe_rows:
@@ -308,7 +318,7 @@ class SleepEnv(gym.Env):
 
     # ---------------------------------------------------------------- internals
     def _build(self, seed: int) -> Stream:
-        return build_stream(self.config.stream, seed, self._tasks)
+        return build_stream(self.config.stream, seed, self._tasks, extra_chars=self.config.extra_chars)
 
     def _started(self) -> Episode:
         if self._ep is None:
@@ -346,18 +356,27 @@ class SleepEnv(gym.Env):
         return reward, evicted
 
     def _decide(self, ep: Episode) -> SleepDecision:
-        """Return the schedule's decision for the clock after the presented item is processed."""
+        """Return the schedule's decision for the clock after the presented item is processed.
+
+        Memoised per presented item (the observation shows it, then the step acts on it): the key
+        is the clock plus the identity of the (immutable) memory tuple.
+        """
+        key = (ep.pos, ep.since_sleep, ep.totals["sleeps"])
+        if ep.decided is not None and ep.decided[0] == key and ep.decided[1] is ep.memory:
+            return ep.decided[2]
         items = ep.stream.items
         item = items[ep.pos]
         after = ep.memory
         if self._enters_memory(item):
             after, _ = admit(after, item.memory_entry, self.config.context_chars)
-        return self.config.schedule.decide(ScheduleClock(
+        decision = self.config.schedule.decide(ScheduleClock(
             items_seen=ep.pos + 1, items_since_sleep=ep.since_sleep + 1,
             memory_load=joined_chars(after) / self.config.context_chars,
             experience_ended=item.last_of_experience, stream_ended=ep.pos == len(items) - 1,
             sleeps=ep.totals["sleeps"],
         ))  # fmt: skip
+        ep.decided = (key, ep.memory, decision)
+        return decision
 
     def _obs(
         self, ep: Episode, kind: int, prompt: str, experience: int, decision: SleepDecision
@@ -440,3 +459,113 @@ class SleepEnv(gym.Env):
             "sleep_window": window,
             "sleep_level": level if window is None else window.level,
         }
+
+    # ---------------------------------------------------------------- checkpointing
+    def get_state(self) -> dict[str, Any]:
+        """Return the env's whole mutable state as a JSON-able dict (for checkpoints).
+
+        It holds the stream seed (the stream itself is rebuilt from it), the position, the
+        short-term memory, the sleep window, the counters, the step records, ``R``, ``b``, the
+        probe rows due and the state of the env's random generator. :meth:`set_state` restores it.
+
+        Returns:
+            A dict of JSON-able values (``nan`` in ``R`` and ``b`` written as ``None``).
+
+        Raises:
+            ResetNeeded: Before ``reset()``.
+        """
+        ep = self._started()
+
+        def floats(a: np.ndarray) -> list:
+            return [None if np.isnan(x) else float(x) for x in a.ravel()]
+
+        w = ep.window
+        return {
+            "version": 1,
+            "stream_seed": int(ep.stream.seed),
+            "n_experiences": self.n_experiences,
+            "pos": ep.pos,
+            "memory": list(ep.memory),
+            "model_version": ep.model_version,
+            "window": None if w is None else {
+                "level": w.level, "memories": list(w.memories), "queries": [list(q) for q in w.queries],
+                "step_budget": w.step_budget, "model_version": w.model_version, "experience": w.experience,
+            },
+            "steps": ep.steps,
+            "ended": ep.ended,
+            "since_sleep": ep.since_sleep,
+            "day": [list(q) for q in ep.day],
+            "deferred": list(ep.deferred),
+            "totals": dict(ep.totals),
+            "records": [r.to_dict() for r in ep.records],
+            "R": floats(self._R),
+            "b": floats(self._b),
+            "probe_rows": list(self._probe_rows),
+            "np_random": None if self._np_random is None else self._np_random.bit_generator.state,
+        }  # fmt: skip
+
+    def set_state(self, state: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Restore a state from :meth:`get_state` (of an env with the same config).
+
+        Args:
+            state: The dict :meth:`get_state` returned (e.g. read back from JSON).
+
+        Returns:
+            ``(observation, info)`` as the env presents them now: the current item (or the sleep
+            observation while asleep, or the terminal observation); ``info["kind"]`` is
+            ``"resume"`` and ``info["probe_due"]`` tells whether a probe round is still due.
+
+        Raises:
+            SleepEnvError: If ``state`` is not a state of this env (missing key, other number of
+                experiences, unknown version).
+        """
+        try:
+            if state["version"] != 1 or state["n_experiences"] != self.n_experiences:
+                raise SleepEnvError(
+                    f"env state has version {state['version']!r} and {state['n_experiences']!r} experiences; "
+                    f"this env expects version 1 and {self.n_experiences}; restore it into an env built "
+                    "from the same config"
+                )
+            super().reset(seed=None)
+            if state["np_random"] is not None:
+                self.np_random = np.random.Generator(np.random.PCG64())
+                self.np_random.bit_generator.state = state["np_random"]
+            stream = self._build(int(state["stream_seed"]))
+            w = state["window"]
+            window = None if w is None else SleepWindow(
+                level=w["level"], memories=tuple(w["memories"]),
+                queries=tuple((q[0], q[1]) for q in w["queries"]), step_budget=w["step_budget"],
+                model_version=w["model_version"], experience=w["experience"],
+            )  # fmt: skip
+            ep = Episode(
+                stream=stream, pos=int(state["pos"]), memory=tuple(state["memory"]),
+                model_version=int(state["model_version"]), window=window, steps=int(state["steps"]),
+                ended=state["ended"], since_sleep=int(state["since_sleep"]),
+                day=[(q[0], q[1]) for q in state["day"]], deferred=tuple(state["deferred"]),
+                totals={k: int(state["totals"][k]) for k in self._ep_totals_keys()},
+                records=[StepRecord.from_dict(r) for r in state["records"]],
+            )  # fmt: skip
+            t = self.n_experiences
+            R = np.array([np.nan if x is None else x for x in state["R"]], dtype=float).reshape(t, t)
+            b = np.array([np.nan if x is None else x for x in state["b"]], dtype=float).reshape(t)
+            rows = tuple(int(r) for r in state["probe_rows"])
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise SleepEnvError(
+                f"not a SleepEnv state ({type(exc).__name__}: {exc}); pass the dict env.get_state() returned"
+            ) from None
+        self._ep, self._R[:], self._b[:], self._probe_rows = ep, R, b, rows
+        if ep.window is not None:
+            asleep = SleepDecision(may_sleep=False, due=False, level=ep.window.level)
+            obs = self._obs(ep, KINDS.index("sleep"), "", ep.window.experience, asleep)
+            experience = ep.window.experience
+        elif ep.pos >= len(stream.items):
+            obs, experience = self._terminal_obs(ep), stream.items[-1].experience
+        else:
+            obs, experience = self._present(ep), stream.items[ep.pos].experience
+        return obs, self._info(ep, experience=experience, kind="resume", window=ep.window)
+
+    @staticmethod
+    def _ep_totals_keys() -> tuple[str, ...]:
+        from sleep_env.episode import TOTALS
+
+        return TOTALS

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 from sleep_env.core import KINDS
 from sleep_env.errors import SleepEnvError
@@ -25,8 +26,11 @@ def run_lifetime(
     *,
     seed: int,
     on_step: Callable[[StepRecord], None] | None = None,
+    on_probe: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
+    on_wake: Callable[[SleepReport, dict[str, Any]], None] | None = None,
+    resume: Mapping[str, Any] | None = None,
 ) -> LifetimeRecord:
-    """Run one lifetime (one episode) of ``agent`` in ``env``.
+    """Run one lifetime (one episode) of ``agent`` in ``env``, or continue one from a checkpoint.
 
     Loop: reset with ``seed``; whenever ``info["probe_due"]``, the agent answers the probe set in
     one batch (``agent.answer``) and the answers are submitted; on a sleep observation the agent
@@ -34,38 +38,78 @@ def run_lifetime(
     wake action follows; otherwise ``agent.act(obs)`` chooses the action. Stops at
     ``terminated`` or ``truncated``.
 
+    Checkpoints: after every wake-up (once the probes due then are submitted) ``on_wake`` gets the
+    sleep's report and the loop state, a JSON-able dict (the env's
+    :meth:`~sleep_env.SleepEnv.get_state`, the sleep reports and probe answers so far). Passing
+    that dict back as ``resume`` (with the agent restored to its state at that moment) continues
+    the lifetime exactly where it was: the same observations, probes and records follow.
+
     Args:
         env: A :class:`~sleep_env.SleepEnv`, possibly wrapped (e.g. by ``gymnasium.make``).
         agent: Any object following the :class:`~sleep_env.Agent` protocol.
         seed: Stream seed for ``env.reset``.
         on_step: Called with each new :class:`StepRecord` as it is made (e.g. for progress).
+            Records made before a ``resume`` checkpoint are not reported again.
+        on_probe: Called after each probe round with ``(step, R, b)``: the env steps taken so far
+            (0 for the baseline round at reset) and copies of the accuracy matrix and baseline.
+        on_wake: Called after each wake-up with ``(report, state)`` (see above).
+        resume: A state ``on_wake`` received, to continue from.
 
     Returns:
         The :class:`LifetimeRecord`; each report's ``seconds`` is the measured wall-clock time.
 
     Raises:
-        SleepEnvError: If ``agent.sleep`` does not return a :class:`SleepReport`.
+        SleepEnvError: If ``agent.sleep`` does not return a :class:`SleepReport`, or ``resume``
+            is not a loop state of a lifetime with this ``seed``.
     """
     base = env.unwrapped
-    obs, info = env.reset(seed=seed)
+    obs, info = env.reset(seed=seed)  # also when resuming: wrappers such as OrderEnforcing need it
     terminated = truncated = False
     reports: list[SleepReport] = []
     probe_answers: list[list[str]] = []
     seen = 0
+    if resume is not None:
+        try:
+            if int(resume["seed"]) != seed:
+                raise SleepEnvError(
+                    f"resume state belongs to a lifetime with seed {resume['seed']}, not {seed}; "
+                    "pass the seed of the checkpointed run"
+                )
+            obs, info = base.set_state(resume["env"])
+            reports = [SleepReport(**r) for r in resume["sleep_reports"]]
+            probe_answers = [list(a) for a in resume["probe_answers"]]
+        except (KeyError, TypeError) as exc:
+            raise SleepEnvError(
+                f"resume is not a loop state from run_lifetime's on_wake ({type(exc).__name__}: {exc})"
+            ) from None
+        ended = resume["env"]["ended"]
+        terminated, truncated = ended == "terminated", ended == "truncated"
+        seen = len(base.records())
+    woke = False
     while True:
         if info["probe_due"]:
             probes = base.probe_prompts()
             answers = list(agent.answer(list(probes.prompts), list(probes.contexts)))
             base.submit_probes(answers)
             probe_answers.append(answers)
+            if on_probe is not None:
+                on_probe(int(info["step"]), base.accuracy_matrix, base.baseline)
         new = base.records(seen)
         seen += len(new)
         if on_step is not None:
             for record in new:
                 on_step(record)
+        if woke and on_wake is not None:
+            on_wake(reports[-1], {
+                "seed": seed,
+                "env": base.get_state(),
+                "sleep_reports": [r.to_dict() for r in reports],
+                "probe_answers": [list(a) for a in probe_answers],
+            })  # fmt: skip
         if terminated or truncated:
             break
-        if KINDS[int(obs["kind"])] == "sleep":
+        woke = KINDS[int(obs["kind"])] == "sleep"
+        if woke:
             reports.append(_sleep(agent, info["sleep_window"]))
             action: Any = dict(_WAKE)
         else:

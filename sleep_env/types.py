@@ -73,6 +73,9 @@ class SleepReport:
     """Optimiser steps the agent took (>= 0)."""
     metrics: Mapping[str, float] = field(default_factory=dict, hash=False)
     """Free-form scalar metrics (e.g. ``"loss"`` in nats)."""
+    committed: bool = True
+    """False when the agent rolled its consolidation back (e.g. a failed post-sleep check or a NaN
+    loss): the sleep changed no weights."""
 
     def __post_init__(self) -> None:
         """Validate the fields.
@@ -86,6 +89,8 @@ class SleepReport:
         if not math.isfinite(self.seconds) or self.seconds < 0:
             raise fail("seconds", "a finite number >= 0", self.seconds, "pass wall-clock seconds")
         as_int("steps", self.steps, low=0, fix="pass the number of optimiser steps taken")
+        if not isinstance(self.committed, bool):
+            raise fail("committed", "a bool", self.committed, "pass True unless the sleep was rolled back")
         metrics = dict(self.metrics)
         for key, value in metrics.items():
             if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
@@ -95,7 +100,7 @@ class SleepReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-able dict (``float`` seconds, ``int`` steps, a plain metrics dict)."""
-        return {"seconds": self.seconds, "steps": self.steps, "metrics": dict(self.metrics)}
+        return {"seconds": self.seconds, "steps": self.steps, "metrics": dict(self.metrics), "committed": self.committed}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -199,3 +199,67 @@ def test_metrics_module_does_not_import_torch():
     code = "import evaluation.metrics, sys; assert 'torch' not in sys.modules"
     root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
+
+
+# ---- learning-curve area, availability, bootstrap (issue 8) ------------------------------------
+
+from evaluation.metrics import availability, bootstrap_ci, learning_curve_area, query_score_matrix  # noqa: E402
+
+
+def test_lca_hand_computed():
+    # Z_0 = (0 + 0.5) / 2 = 0.25, Z_1 = (1 + 1) / 2 = 1, Z_2 = (1 + 0) / 2 = 0.5
+    S = [[0.0, 1.0, 1.0], [0.5, 1.0, 0.0]]
+    assert learning_curve_area(S) == pytest.approx((0.25 + 1.0 + 0.5) / 3)
+    assert learning_curve_area(S, beta=0) == pytest.approx(0.25)
+    assert learning_curve_area(S, beta=1) == pytest.approx(0.625)
+
+
+def test_lca_skips_missing_positions_and_is_nan_without_queries():
+    # experience 1 had only one query: Z_1 = 1.0 from experience 0 alone
+    assert learning_curve_area([[0.0, 1.0], [1.0, np.nan]]) == pytest.approx((0.5 + 1.0) / 2)
+    assert math.isnan(learning_curve_area(np.zeros((3, 0))))
+    with pytest.raises(ValueError, match="beta"):
+        learning_curve_area([[1.0]], beta=-1)
+
+
+def test_query_score_matrix_orders_by_experience_and_scores_missed_as_zero():
+    recs = [
+        {"kind": "study", "experience": 0, "reward": 0.0, "missed": False},
+        {"kind": "query", "experience": 0, "reward": 1.0, "missed": False},
+        {"kind": "query", "experience": 0, "reward": 0.5, "missed": False},
+        {"kind": "sleep", "experience": 0, "reward": 0.0, "missed": False},
+        {"kind": "query", "experience": 1, "reward": 1.0, "missed": True},  # asleep: not answered
+    ]
+    S = query_score_matrix(recs, n_experiences=3)
+    assert S.shape == (3, 2)
+    np.testing.assert_array_equal(S[0], [1.0, 0.5])
+    assert S[1, 0] == 0.0 and math.isnan(S[1, 1])
+    assert np.all(np.isnan(S[2]))
+
+
+def test_availability():
+    q = lambda missed: {"kind": "query", "missed": missed}  # noqa: E731
+    assert availability([q(False), q(False), q(True), q(False)]) == pytest.approx(0.75)
+    assert availability([q(False)] * 3) == 1.0
+    assert math.isnan(availability([{"kind": "study", "missed": False}]))  # no query: undefined, not 1 or 0
+
+
+def test_bootstrap_ci_is_reproducible_and_brackets_the_mean():
+    vals = [0.2, 0.4, 0.9, 0.5]
+    m, lo, hi = bootstrap_ci(vals)
+    assert m == pytest.approx(0.5)
+    assert 0.2 <= lo < m < hi <= 0.9
+    assert bootstrap_ci(vals) == (m, lo, hi)  # fixed seed
+    # hand check of the percentile method with a tiny resample count
+    rng = np.random.default_rng(0)
+    means = np.asarray(vals)[rng.integers(0, 4, size=(50, 4))].mean(axis=1)
+    assert bootstrap_ci(vals, n_resamples=50)[1] == pytest.approx(np.quantile(means, 0.025))
+
+
+def test_bootstrap_ci_undefined_cases():
+    assert all(math.isnan(x) for x in bootstrap_ci([]))
+    m, lo, hi = bootstrap_ci([0.7, np.nan])  # nan (undefined metric) dropped; one value: no interval
+    assert m == pytest.approx(0.7) and math.isnan(lo) and math.isnan(hi)
+    assert bootstrap_ci([0.3, 0.3, 0.3]) == pytest.approx((0.3, 0.3, 0.3))
+    with pytest.raises(ValueError, match="confidence"):
+        bootstrap_ci([1.0, 2.0], confidence=95)

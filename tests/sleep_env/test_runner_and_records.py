@@ -95,5 +95,8 @@ def test_sleep_report_validation() -> None:
     with pytest.raises(ValueError, match="^steps must be"):
         SleepReport(seconds=0.0, steps=-1)
     assert SleepReport(seconds=1, steps=2, metrics={"loss": np.float32(0.5)}).to_dict() == {
-        "seconds": 1.0, "steps": 2, "metrics": {"loss": 0.5},
+        "seconds": 1.0, "steps": 2, "metrics": {"loss": 0.5}, "committed": True,
     }  # fmt: skip
+    assert SleepReport(seconds=0.0, steps=0, committed=False).to_dict()["committed"] is False
+    with pytest.raises(ValueError, match="^committed must be"):
+        SleepReport(seconds=0.0, steps=0, committed=1)

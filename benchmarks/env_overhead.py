@@ -4,7 +4,8 @@
 
 Both envs are built with ``gymnasium.make`` (so both carry the same wrappers: order enforcing and
 the passive env checker) and stepped by the same loop with a constant action, resetting on
-``terminated or truncated``. SleepEnv streams the ``facts`` task with a short-term memory of
+``terminated or truncated``; ``step()`` calls are timed, ``reset()`` calls apart (a SleepEnv reset
+builds a whole lifetime of items; its cost per reset is reported next to the ratio). SleepEnv streams the ``facts`` task with a short-term memory of
 ``--context-chars`` characters kept full (long stream, no sleep: ``Never``), so each step returns a
 context of that size. No probes are answered (the agent's side, not env overhead).
 
@@ -25,6 +26,9 @@ import sleep_env
 from sleep_env import EnvConfig, ExperienceConfig, Never, StreamConfig
 
 
+LIFETIME = 2000  # items per lifetime: 10 experiences x (150 study + 50 query)
+
+
 def sleep_env_config(context_chars: int) -> EnvConfig:
     """A long facts stream (2,000 items per lifetime) whose memory fills to ``context_chars``."""
     exp = ExperienceConfig(task="facts", n_study=150, n_query=50)
@@ -35,15 +39,27 @@ def sleep_env_config(context_chars: int) -> EnvConfig:
     )
 
 
-def steps_per_second(env: gym.Env, action, n: int) -> float:
-    """Step ``env`` ``n`` times with ``action`` (resetting at episode ends); return steps per second."""
+def steps_per_second(env: gym.Env, action, n: int) -> tuple[float, float, int]:
+    """Step ``env`` ``n`` times with ``action``, resetting (new seed) at episode ends.
+
+    Returns:
+        ``(steps_per_s, seconds_per_reset, resets)``: steps per second of ``step()`` alone, and
+        the mean wall time of a ``reset()`` (timed apart: for SleepEnv it builds a lifetime).
+    """
     env.reset(seed=0)
-    t0 = time.perf_counter()
+    stepping = resetting = 0.0
+    resets = 0
+    clock = time.perf_counter
     for _ in range(n):
+        t0 = clock()
         _, _, terminated, truncated, _ = env.step(action)
+        t1 = clock()
+        stepping += t1 - t0
         if terminated or truncated:
             env.reset()
-    return n / (time.perf_counter() - t0)
+            resetting += clock() - t1
+            resets += 1
+    return n / stepping, resetting / max(resets, 1), resets
 
 
 def main() -> None:
@@ -59,13 +75,16 @@ def main() -> None:
     steps_per_second(cartpole, 0, 500)
     fill = ours.unwrapped.memory
     results = {}
+    loads = []
     for n in args.steps:
-        mine = steps_per_second(ours, action, n)
-        theirs = steps_per_second(cartpole, 0, n)
+        mine, reset_s, resets = steps_per_second(ours, action, n)
+        theirs, _, _ = steps_per_second(cartpole, 0, n)
         results[n] = (mine, theirs)
-        print(f"{n:>7} steps: SleepEnv {mine:,.0f} steps/s, CartPole-v1 {theirs:,.0f} steps/s, ratio {mine / theirs:.2f}")
-    chars = len("\n".join(ours.unwrapped.memory))
-    print(f"context after the run: {chars} characters (capacity {args.context_chars}); warm-up memory items: {len(fill)}")
+        loads.append(reset_s)
+        print(f"{n:>7} steps: SleepEnv {mine:,.0f} steps/s, CartPole-v1 {theirs:,.0f} steps/s, "
+              f"ratio {mine / theirs:.2f}; SleepEnv reset (builds a {LIFETIME}-item lifetime): "
+              f"{reset_s * 1e3:.1f} ms x {resets}")
+    print(f"memory after warm-up: {len(fill)} items, {len(chr(10).join(fill))} characters (capacity {args.context_chars})")
     out = {
         "context_chars": args.context_chars,
         "python": platform.python_version(),
@@ -73,6 +92,7 @@ def main() -> None:
         **{f"sleep_env_steps_per_s_{n}": round(m) for n, (m, _) in results.items()},
         **{f"cartpole_steps_per_s_{n}": round(c) for n, (_, c) in results.items()},
         **{f"ratio_{n}": round(m / c, 3) for n, (m, c) in results.items()},
+        "sleep_env_reset_ms": round(1e3 * max(loads), 2),
         "target_ratio": 0.25,
         "ok": all(m / c >= 0.25 for m, c in results.values()),
     }

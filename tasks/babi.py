@@ -23,7 +23,7 @@ import re
 
 import numpy as np
 
-from tasks.base import Problem, Task, check_index
+from tasks.base import Problem, SeedCache, Task, check_index
 from tasks.facts import normalize_answer
 
 __all__ = ["BabiTask", "PEOPLE", "OBJECTS", "PLACES", "FILLER"]
@@ -109,8 +109,8 @@ class BabiTask(Task):
         self.n_people, self.n_objects, self.n_places = int(n_people), int(n_objects), int(n_places)
         self.object_moves, self.filler = float(object_moves), int(filler)
         # seed -> events [(actor, thing, place, is_object)] and the current location of each thing.
-        self._events: dict[int, list[tuple[str, str, str, bool]]] = {}
-        self._where: dict[int, dict[str, str]] = {}
+        self._events: dict[int, list[tuple[str, str, str, bool]]] = SeedCache()
+        self._where: dict[int, dict[str, str]] = SeedCache()
 
     def __repr__(self) -> str:
         """Return the constructor call that rebuilds this task."""

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-__all__ = ["Problem", "Task", "TEXT_CHARSET", "check_index", "first_line"]
+__all__ = ["Problem", "Task", "TEXT_CHARSET", "SeedCache", "check_index", "first_line"]
 
 TEXT_CHARSET: frozenset[str] = frozenset(chr(c) for c in range(32, 127)) | {"\n"}
 """Printable ASCII (space to ``~``) plus newline: the charset every built-in task declares by default."""
@@ -119,3 +119,34 @@ def first_line(response: object) -> str:
     if not isinstance(response, str):
         return ""
     return response.split("\n", 1)[0].split("\r", 1)[0]
+
+
+class SeedCache(dict):
+    """A ``seed -> value`` memo of pure per-seed results that keeps only the newest seeds.
+
+    Tasks build items in order per seed (an item may depend on earlier ones) and memoise them.
+    A long sweep resets with a new seed every lifetime, so an unbounded memo would grow without
+    end; this one forgets the least recently used seed beyond ``max_seeds`` (results are pure,
+    so a forgotten seed is simply rebuilt).
+
+    Example:
+        >>> c = SeedCache(max_seeds=2)
+        >>> for s in (1, 2, 3):
+        ...     _ = c.setdefault(s, [])
+        >>> sorted(c)
+        [2, 3]
+    """
+
+    def __init__(self, max_seeds: int = 16) -> None:
+        super().__init__()
+        self.max_seeds = max_seeds
+
+    def setdefault(self, seed, default=None):  # noqa: D102 -- dict.setdefault plus LRU order
+        if seed in self:
+            value = self.pop(seed)  # move to the newest end (dicts keep insertion order)
+        else:
+            value = default
+            while len(self) >= self.max_seeds:
+                del self[next(iter(self))]
+        self[seed] = value
+        return value

@@ -36,7 +36,7 @@ from typing import Sequence
 
 import numpy as np
 
-from tasks.base import Problem, Task, check_index
+from tasks.base import Problem, SeedCache, Task, check_index
 
 __all__ = ["FactsTask", "normalize_answer", "ATTRIBUTES", "JOBS", "PETS"]
 
@@ -223,8 +223,8 @@ class FactsTask(Task):
             )
         self.updates = float(updates)
         # seed -> [(entity, attribute, value, is_update)] for items 0, 1, ...; a cache of pure results.
-        self._items: dict[int, list[tuple[int, str, str, bool]]] = {}
-        self._newest: dict[int, dict[tuple[int, str], str]] = {}
+        self._items: dict[int, list[tuple[int, str, str, bool]]] = SeedCache()
+        self._newest: dict[int, dict[tuple[int, str], str]] = SeedCache()
         if match not in ("contains", "exact"):
             raise ValueError(
                 f"match must be 'contains' or 'exact', got {match!r}; 'contains' accepts the answer "
@@ -256,7 +256,7 @@ class FactsTask(Task):
         self.n_entities = int(n_entities)
         self.attributes: tuple[str, ...] = attributes
         # seed -> [(name, values)] for entities 0, 1, ...; a cache of pure results, never state.
-        self._entities: dict[int, list[tuple[str, dict[str, str]]]] = {}
+        self._entities: dict[int, list[tuple[str, dict[str, str]]]] = SeedCache()
 
     def __len__(self) -> int:
         """Return the number of items in one pass: ``n_entities * len(attributes)``."""

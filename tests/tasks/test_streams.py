@@ -119,3 +119,16 @@ def test_mixed_stream_passes_the_env_checker():
 def test_each_family_passes_the_env_checker(task):
     config = StreamConfig(experiences=(ExperienceConfig(task=task, n_study=3, n_query=2),) * 2)
     check_sleep_env(SleepEnv(EnvConfig(stream=config, schedule=TaskBoundary())))
+
+
+def test_per_seed_memos_are_bounded_and_rebuild_identically() -> None:
+    from tasks import make_task
+
+    for name, kwargs in (("facts", {"updates": 0.4}), ("babi", {})):
+        task = make_task(name, **kwargs)
+        first = [task.problem(0, i) for i in range(30)]
+        for seed in range(1, 40):  # more seeds than the memo keeps
+            task.problem(seed, 5)
+        memo = task._items if name == "facts" else task._events
+        assert len(memo) <= memo.max_seeds and 0 not in memo
+        assert [task.problem(0, i) for i in range(30)] == first  # rebuilt, same items

@@ -23,6 +23,8 @@ from sleep_env.stream import ExperienceConfig, StreamConfig
 __all__ = ["RunConfig", "SleepSettings", "load_config", "config_to_dict"]
 
 AGENT_NAMES = ("in-context", "sleep", "sft", "sdft")
+MODEL_PRESETS = ("smollm2-135m", "smollm2-135m-instruct", "tiny", "gemma3-270m", "gemma-3-270m")
+"""Model names ``agents.models.load_model`` knows (a test keeps the two lists in step)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,6 +148,14 @@ class RunConfig:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.probe_stem not in ("canonical", "reworded"):
             raise ConfigError(f"probe_stem must be 'canonical' or 'reworded', got {self.probe_stem!r}")
+        # a bare name must be a preset (a typo fails here, before any run); anything with a path
+        # separator is a model directory, checked when it loads (it may exist only on a Ray worker)
+        looks_like_path = any(sep in self.model for sep in ("/", "\\", "~")) or self.model.startswith(".")
+        if self.model not in MODEL_PRESETS and not looks_like_path and not Path(self.model).is_dir():
+            raise ConfigError(
+                f"model {self.model!r} is not a preset ({', '.join(MODEL_PRESETS)}); pass a preset "
+                f"name or the path of a local Hugging Face causal LM directory (e.g. ./{self.model})"
+            )
         if self.match not in ("contains", "exact"):
             raise ConfigError(f"match must be 'contains' or 'exact', got {self.match!r}")
         bad = [a for a in self.agents if a not in AGENT_NAMES]

@@ -104,8 +104,10 @@ def test_router_off_is_never_false() -> None:
 @pytest.mark.parametrize("value", ["no", "NO", "No", "off", "y", "n"])
 def test_string_field_given_a_yaml_boolean_is_an_error_naming_it(value: str) -> None:
     # y/n are plain strings in PyYAML (not booleans): they must come through unchanged
-    if value in ("y", "n"):
-        assert load_config(f"model: {value}").model == value
+    if value in ("y", "n"):  # kept as the text typed (not a preset: the error quotes it)
+        with pytest.raises(ConfigError, match=rf"model '{value}' is not a preset"):
+            load_config(f"model: {value}")
+        assert load_config(f"model: ./{value}").model == f"./{value}"
         return
     with pytest.raises(ConfigError, match=r"\bmodel\b"):
         load_config(f"model: {value}")
@@ -133,7 +135,9 @@ def test_bool_field_refuses_anything_else(value: str) -> None:
 
 def test_model_keeps_leading_zero_names_as_text() -> None:
     # YAML 1.1 would read 017 as the int 15; a string field keeps the characters typed
-    assert load_config("model: 017").model == "017"
+    with pytest.raises(ConfigError, match="model '017' is not a preset"):
+        load_config("model: 017")
+    assert load_config("model: ./017").model == "./017"
 
 
 # -- structure -----------------------------------------------------------------------------------

@@ -78,3 +78,19 @@ def test_sleep_env_check_with_an_unknown_schedule_is_one_line_exit_2(tmp_path: P
     assert main(["check", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "did you mean 'fixed-interval'" in err
+
+
+def test_model_must_be_a_preset_or_a_model_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="model 'smollm3' is not a preset.*e.g. ./smollm3"):
+        load_config("model: smollm3")
+    assert load_config({"model": str(tmp_path)}).model == str(tmp_path)  # a path: checked at load time
+    assert load_config("model: ~/models/m").model == "~/models/m"
+
+
+def test_model_presets_agree_with_load_model() -> None:
+    from agents import models
+    from evaluation.config import MODEL_PRESETS
+
+    for name in MODEL_PRESETS:  # every preset is a name load_model branches on
+        assert f'"{name}"' in open(models.__file__).read() or name in (models.SMOLLM2, models.TINY, models.GEMMA3)
+    assert {models.SMOLLM2, models.TINY, models.GEMMA3} <= set(MODEL_PRESETS)

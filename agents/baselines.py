@@ -1,18 +1,35 @@
-"""Baseline agents: ``InContextAgent`` answers from its context and never sleeps."""
+"""Baseline agents on the same stream as ``SleepAgent``.
+
+* ``InContextAgent``: answers from its context and never sleeps.
+* ``SFTSleepAgent``: consolidates by plain supervised fine-tuning on the context (the memory lines
+  and the day's questions with their feedback answers), cross-entropy, into one low-rank expert that
+  every sleep keeps training (no expansion, no replay, no teacher).
+* ``SDFTSleepAgent``: context distillation with TRL's ``trl.experimental.sdft.SDFTTrainer`` (Shenfeld
+  et al. 2026, the peer implementation): the teacher (the pre-sleep base model) sees the relevant
+  memory lines, the student does not; on-policy student samples, top-k logit distillation. It
+  trains a new expert per sleep on the same substrate and router as ``SleepAgent`` (so the
+  comparison isolates the training objective; the paper's "OPSD + Expansion" row).
+
+All three answer through ``SleepAgent``'s lexical router where they have experts, so in-context
+reading is measured on equal terms.
+"""
 
 from __future__ import annotations
 
 import time
 
+import tempfile
+
+import torch
+
 from agents.engine import SamplingParams, TransformersEngine
-from agents.prompting import ContextReader, PromptFormat
+from agents.prompting import ANSWER_PARAMS, ContextReader, PromptFormat
+from agents.seeding import completion_logits
+from agents.sleep_agent import RECALL_INSTRUCTION, SleepAgent
+from sleep_env.errors import DependencyNotInstalled
 from sleep_env.types import SleepReport, SleepWindow
 
-__all__ = ["InContextAgent", "ANSWER_PARAMS"]
-
-#: Greedy, short answers: they end at a newline or at the end of the first clause (". " or ", "),
-#: which is also where the tasks' exact-match scoring cuts a response.
-ANSWER_PARAMS = SamplingParams(temperature=0.0, max_new_tokens=12, stop=("\n", ". ", ", "))
+__all__ = ["InContextAgent", "SFTSleepAgent", "SDFTSleepAgent", "ANSWER_PARAMS"]
 
 
 class InContextAgent:
@@ -46,3 +63,159 @@ class InContextAgent:
     def sleep(self, window: SleepWindow) -> SleepReport:
         """Does nothing (this agent only sleeps if the env forces it)."""
         return SleepReport(seconds=0.0, steps=0, metrics={})
+
+    # -- checkpointing (evaluation.checkpoint's StatefulAgent protocol) -------------------------
+    def state_dict(self) -> dict:
+        """Everything needed to resume this agent: only the engine's ``model_version`` (no weights change)."""
+        return {"kind": "in-context", "engine_model_version": int(self.engine.model_version)}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` output.
+
+        Raises:
+            ValueError: If ``state`` is not an ``InContextAgent`` state.
+        """
+        if not isinstance(state, dict) or state.get("kind") != "in-context":
+            raise ValueError(f"not an InContextAgent state: {str(state)[:120]!r}; pass InContextAgent.state_dict() output")
+        self.engine.model_version = int(state["engine_model_version"])
+
+    def parameter_counts(self) -> dict:
+        """``{"active": parameters used per forward pass, "trainable": parameters a sleep trains (0)}``."""
+        return {"active": sum(p.numel() for p in self.engine.model.parameters()), "trainable": 0}
+
+
+class SFTSleepAgent(SleepAgent):
+    """Consolidates by plain fine-tuning on the context: cross-entropy into one ever-trained expert.
+
+    Training rows per sleep: every memory line as the answer to a "Recall what you know." prompt,
+    and every question of the day with its feedback answer (when the env gives feedback). The
+    first sleep unmasks one level-1 expert; later sleeps keep training it (no expansion), without
+    replay of older memories. Optimiser, steps, batch size, lr and router: ``SleepAgentConfig``'s.
+
+    Args:
+        engine: Rollout engine over the agent's own model.
+        config: Agent knobs (only steps, batch_size, lr, router, experts, seed are used).
+    """
+
+    name = "sft"
+
+    def sleep(self, window: SleepWindow) -> SleepReport:
+        """Fine-tune the expert on the window's memories and question/answer pairs."""
+        cfg = self.config
+        t0 = time.perf_counter()
+        lines = list(dict.fromkeys(ln.strip() for m in window.memories for ln in m.split("\n") if ln.strip()))
+        rows = [(self.format.render(f"{RECALL_INSTRUCTION}\nAnswer:"), ln) for ln in lines]
+        rows += [(self.format.render(q), a) for q, a in dict.fromkeys(window.queries) if a]
+        rows = [(p, t) for p, t in ((p, self._target_ids(" " + t.strip())) for p, t in rows) if t]
+        if not rows:
+            return SleepReport(seconds=time.perf_counter() - t0, steps=0, metrics={"examples": 0.0})
+        k = self.memory.slots(1)[0]
+        if self.memory.used[1] == 0:
+            self.memory.expand(1)
+        self.memory.make_trainable(k)
+        prompts = self.engine.encode([p for p, _ in rows])
+        opt = torch.optim.Adam(self.memory.trainable_parameters(), lr=cfg.lr)
+        losses = []
+        self.engine.model.train()
+        for _ in range(cfg.steps):
+            idx = self.rng.choice(len(rows), min(cfg.batch_size, len(rows)), replace=False)
+            with self.memory.routed(True):
+                logits = completion_logits(self.engine.model, [prompts[i] for i in idx], [rows[i][1] for i in idx], self.engine.pad_id)
+            nll = torch.cat([torch.nn.functional.cross_entropy(lg, torch.tensor(rows[i][1]), reduction="none")
+                             for i, lg in zip(idx, logits)])
+            loss = nll.mean()  # token-mean cross-entropy, nats
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        self.memory.freeze_all()
+        self.engine.model.eval()
+        self.engine.load_weights()
+        self.sleeps += 1
+        return SleepReport(seconds=time.perf_counter() - t0, steps=cfg.steps,
+                           metrics={"loss_first": losses[0], "loss_last": losses[-1], "examples": float(len(rows)), "expert": float(k)})
+
+
+class SDFTSleepAgent(SleepAgent):
+    """Context distillation with TRL's ``SDFTTrainer`` into a new expert per sleep (see the module docstring).
+
+    Per sleep: a dataset of the day's questions (``prompt`` = the rendered question without context,
+    ``privileged_context`` = the rendered question *with* the relevant memory lines; the teacher
+    template is ``"{privileged_context}"``), a fresh ``SDFTTrainer`` whose frozen teacher is a copy of
+    the pre-sleep model with its experts switched off (the day-time context reader), and only the
+    new expert trainable. ``config.steps`` optimiser steps of ``config.batch_size`` student samples
+    (``max_completion_length`` 12 tokens, temperature 1), AdamW at ``config.lr``, TRL's defaults for
+    the SDFT loss (top-k 100 logit distillation, alpha 0.5).
+
+    Raises:
+        DependencyNotInstalled: trl is missing (``pip install "sleep-env[trl]"``).
+    """
+
+    name = "sdft"
+
+    def sleep(self, window: SleepWindow) -> SleepReport:
+        """Run one ``SDFTTrainer`` training on the window's questions."""
+        try:
+            from datasets import Dataset
+            from trl.experimental.sdft import SDFTConfig, SDFTTrainer
+        except ImportError as exc:
+            raise DependencyNotInstalled(f"SDFTSleepAgent needs trl ({exc}); install it with: pip install \"sleep-env[trl]\"") from None
+        cfg = self.config
+        t0 = time.perf_counter()
+        memory = "\n".join(window.memories)
+        qs = list(dict.fromkeys(q for q, _ in window.queries))
+        data = [{"prompt": self.format.render(q), "privileged_context": self.format.render(q, self.reader.select(memory, q))} for q in qs]
+        if not data:
+            return SleepReport(seconds=time.perf_counter() - t0, steps=0, metrics={"examples": 0.0})
+        k = self.memory.expand(1) if self.memory.used[1] < self.memory.cfg.pool_size else self.memory.slots(1)[-1]
+        self.memory.make_trainable(k)
+        with tempfile.TemporaryDirectory() as out:
+            args = SDFTConfig(
+                output_dir=out, use_cpu=True, report_to="none", save_strategy="no", logging_steps=cfg.steps, disable_tqdm=True, log_level="error",
+                max_steps=cfg.steps, per_device_train_batch_size=min(cfg.batch_size, len(data)), num_generations=1,
+                learning_rate=cfg.lr, lr_scheduler_type="constant", max_completion_length=12, temperature=1.0,
+                seed=cfg.seed + self.sleeps, bf16=False, gradient_checkpointing=False,  # as ours: no recomputation
+            )
+            # The teacher's text is the question rendered *with* its context lines (the answer stem stays
+            # last, in the assistant turn); SDFTConfig's check wants both placeholders, str.format ignores
+            # an unused one, so the template is set after validation.
+            args.teacher_prompt_template = "{privileged_context}"
+            trainer = _base_teacher_trainer(SDFTTrainer)(model=self.engine.model, args=args,
+                                                         train_dataset=Dataset.from_list(data),
+                                                         processing_class=self.engine.tokenizer)
+            from transformers.trainer_callback import PrinterCallback
+
+            trainer.remove_callback(PrinterCallback)  # no log dicts on stdout
+            result = trainer.train()
+            del trainer
+        self.engine.tokenizer.padding_side = "left"
+        self.memory.freeze_all()
+        self.engine.model.eval()
+        self.engine.load_weights()
+        self.sleeps += 1
+        return SleepReport(seconds=time.perf_counter() - t0, steps=cfg.steps,
+                           metrics={"loss": float(result.training_loss), "examples": float(len(data)), "expert": float(k),
+                                    "train_runtime": float(result.metrics["train_runtime"])})
+
+
+def _base_teacher_trainer(trainer_cls):
+    """``SDFTTrainer`` whose frozen teacher is a copy of the current model with its experts off.
+
+    TRL builds a non-PEFT "base" teacher by reloading ``config._name_or_path`` from disk, which a
+    model built in memory does not have and which would drop nothing of ours anyway; the copy with
+    ``gate = 0`` is exactly the pre-sleep base model, the agent's day-time context reader.
+    """
+    import copy
+
+    from agents.memory.experts import ExpertBlock
+
+    class _Trainer(trainer_cls):
+        def _setup_teacher_model(self) -> None:
+            teacher = copy.deepcopy(self.model)
+            for m in teacher.modules():
+                if isinstance(m, ExpertBlock):
+                    m.gate = 0.0
+            teacher.requires_grad_(False)
+            self.teacher_model = teacher.eval()
+
+    return _Trainer

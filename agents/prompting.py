@@ -11,7 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["PromptFormat", "ContextReader", "DEFAULT_SYSTEM_PROMPT"]
+from agents.engine.base import SamplingParams
+
+__all__ = ["PromptFormat", "ContextReader", "DEFAULT_SYSTEM_PROMPT", "ANSWER_PARAMS"]
+
+#: Greedy, short answers: they end at a newline or at the end of the first clause (". " or ", "),
+#: which is also where the tasks' exact-match scoring cuts a response.
+ANSWER_PARAMS = SamplingParams(temperature=0.0, max_new_tokens=12, stop=("\n", ". ", ", "))
 
 #: Short on purpose: every training step of a sleep runs it (35 instead of ~50 prompt tokens made
 #: the default run ~20% faster at equal accuracy, measured with `sleep-env run`).

@@ -45,9 +45,14 @@ test-vllm: $(VLLM_STAMP)
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m "" 
 
+# Benchmarks print a JSON last line each; record results in BENCHMARKS.md. ~12 min on 2 cores.
 bench: $(STAMP)
-	$(PY) benchmarks/run_all.py --model tiny
-	$(PY) benchmarks/run_all.py --model smollm2-135m
+	OMP_NUM_THREADS=1 $(PY) benchmarks/env_overhead.py
+	$(PY) benchmarks/engine_throughput.py --model tiny
+	$(PY) benchmarks/engine_throughput.py --model tiny --max-facts 0
+	$(PY) benchmarks/engine_throughput.py --model smollm2-135m
+	$(PY) benchmarks/consolidation.py --model tiny
+	$(PY) benchmarks/consolidation.py --model smollm2-135m --steps 8
 
 clean:
 	rm -rf $(VENV) runs

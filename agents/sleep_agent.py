@@ -1,19 +1,22 @@
-"""``SleepAgent``: consolidates its short-term memory into a fresh low-rank expert while asleep.
+"""``SleepAgent``: consolidates its memories level by level into fresh low-rank experts while asleep.
 
-Walking-skeleton version of the paper's Knowledge Seeding (arXiv 2606.03979 §3.3; PAPER-NOTES
-§2.4-2.8). One sleep:
+The paper's memory consolidation (arXiv 2606.03979 §3.2-3.3; PAPER-NOTES §2.2-2.8) on a continuum of
+levels: level 0 is the context, levels 1..K are expert pools (``ExpertConfig.levels``), the base
+weights are the slowest level. A sleep of level ``L`` (the env's ``SleepWindow.level``, e.g. from
+``MultiLevel``) runs the consolidations ``0 -> 1, 1 -> 2, ..., L-1 -> L`` fast to slow, each by
+Knowledge Seeding (:mod:`agents.seeding`):
 
-1. **Replay data D from the teacher.** Prompts are the questions the agent met during the day (the
-   sleep window's queries). Teacher = the model *before* the sleep, with its faster memory: the base
-   model with experts switched off, reading the relevant lines of the memories (level 0). Its greedy
-   answers are the replay targets. Questions from earlier days are replayed too, answered closed-book
-   by the pre-sleep model with its experts on (generative self-replay keeps older knowledge).
-2. **Expansion.** The next pre-allocated expert is unmasked; it is the only trainable parameter set.
-3. **Generalized distillation** (GKD, arXiv 2306.13649): student = the model with experts on and no
-   context. Each step uses teacher samples with probability ``1 - on_policy_fraction`` and the
-   student's own samples (scored by the teacher, no gradient through sampling) otherwise; the loss is
-   the token-level generalized JSD (``beta``; 0 = forward KL(teacher || student)).
-4. The env clears the context at wake-up (the paper's reset of the faster level).
+* ``0 -> 1``: replay prompts are the day's questions; the teacher is the base model with experts
+  off reading the relevant context lines (the agent's day-time reader), its greedy answers are the
+  replay targets. Questions from earlier sleeps are replayed too, answered closed-book by the
+  pre-sleep model (generative self-replay keeps older knowledge). Student = the model with every
+  level on, no context, plus a new level-1 expert.
+* ``l -> l+1`` (l >= 1): replay prompts are the questions level ``l`` holds; teacher = the pre-sleep
+  model closed-book with all levels; student = the model with level ``l`` switched off plus a new
+  level-``l+1`` expert. After a committed consolidation level ``l`` is reset (the paper's pruning).
+
+Each consolidation is transactional: a failed check rolls the memory back and the sleep's report
+says ``committed=False`` (see :class:`agents.seeding.SeedingConfig`).
 
 Routing: experts sit behind a sequence-level router. With ``router="lexical"`` (default) a question
 whose names appear in the context is answered from the context with experts off; otherwise it is
@@ -24,54 +27,44 @@ always-on adapter destroyed it: 0.53 -> 0.03 in-context exact match, OFFLINE-FAC
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from agents.baselines import ANSWER_PARAMS
-from agents.engine import SamplingParams, TransformersEngine, build_batch
-from agents.losses import generalized_jsd
+from agents.dreaming import Dreaming, DreamingConfig, expert_target
+from agents.engine import SamplingParams, TransformersEngine
 from agents.memory.experts import ExpertConfig, ExpertMemory
-from agents.prompting import ContextReader, PromptFormat
+from agents.prompting import ANSWER_PARAMS, ContextReader, PromptFormat
+from agents.seeding import JUDGE_MIN_PARAMETERS, Example, KnowledgeSeeding, ModelJudge, SeedingConfig
 from sleep_env.types import SleepReport, SleepWindow
 
 __all__ = ["SleepAgent", "SleepAgentConfig"]
 
 _ROUTERS = ("lexical", "always", "never")
-#: Instruction of the Learning-to-Imitate prefix prompts (the answer stem is a prefix of a memory line).
+#: Instruction of the recall-prefix prompts (the answer stem is a prefix of a memory line).
 RECALL_INSTRUCTION = "Recall what you know."
 
 
 @dataclass(frozen=True, kw_only=True)
-class SleepAgentConfig:
-    """Knobs of one sleep (defaults measured on SmolLM2-135M-Instruct, see README).
+class SleepAgentConfig(SeedingConfig):
+    """Knobs of the agent (defaults measured on SmolLM2-135M-Instruct, see README).
+
+    Inherits every consolidation knob of :class:`agents.seeding.SeedingConfig` (steps, batch_size,
+    lr, on_policy_fraction = GKD lambda, beta, alpha, gamma, z0, prefix lengths, group_size, judge,
+    replay_per_batch, expand, on_pool_full, holdout_fraction, min_retention, min_new_agreement).
 
     Attributes:
-        steps: Optimiser steps per sleep, >= 1.
-        batch_size: Sequences per step, >= 1.
-        lr: Adam learning rate of the new expert.
-        on_policy_fraction: GKD's lambda in [0, 1]: probability that a step trains on the student's
-            own samples instead of the teacher's.
-        beta: Generalized-JSD beta in [0, 1] (0 = forward KL(teacher || student), 1 = reverse KL).
-        replay_per_batch: Sequences per step drawn from earlier days' questions (self-replay).
-        max_replay: Earlier-day questions replayed per sleep (a random subset), >= 0.
-        recall_prefixes: Add Learning-to-Imitate examples: the student completes random word
-            prefixes of the memory lines that the teacher completes while reading them.
+        max_replay: Older questions replayed per consolidation (a random subset), >= 0.
+        recall_prefixes: Add distillation rows where the student completes random word prefixes of
+            the memory lines that the teacher completes while reading them.
         prefixes_per_line: Random prefix cuts per memory line (duplicates merged), >= 1.
         router: ``"lexical"`` (experts off when the question's names are in the context),
             ``"always"`` (experts always on), or ``"never"`` (experts never used: ablation).
-        experts: Shape of the expert pool.
+        experts: Shape of the expert pools (``levels`` = K).
         seed: Seed of expert init, batch sampling and on-policy sampling.
     """
 
-    steps: int = 28
-    batch_size: int = 12
-    lr: float = 1.5e-2
-    on_policy_fraction: float = 0.0
-    beta: float = 0.0
-    replay_per_batch: int = 4
     max_replay: int = 48
     recall_prefixes: bool = False
     prefixes_per_line: int = 2
@@ -80,27 +73,11 @@ class SleepAgentConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 0.0 <= self.on_policy_fraction <= 1.0:
-            raise ValueError(f"on_policy_fraction must be in [0, 1], got {self.on_policy_fraction}")
-        if not 0.0 <= self.beta <= 1.0:
-            raise ValueError(f"beta must be in [0, 1], got {self.beta}")
+        super().__post_init__()
         if self.router not in _ROUTERS:
             raise ValueError(f"router must be one of {_ROUTERS}, got {self.router!r}")
-        if not 0 <= self.replay_per_batch < self.batch_size:
-            raise ValueError(f"replay_per_batch must be in [0, batch_size), got {self.replay_per_batch}")
-
-
-@dataclass
-class _Example:
-    student_prompt: list[int]
-    teacher_prompt: list[int]
-    completion: list[int]
-    teacher_logits: torch.Tensor | None  # (len(completion), V) float32
-    old: bool  # earlier-day replay (teacher = pre-sleep model with experts on)
-    student_text: str  # the rendered student prompt (what student_prompt encodes)
+        if self.max_replay < 0 or self.prefixes_per_line < 1:
+            raise ValueError(f"max_replay must be >= 0 and prefixes_per_line >= 1, got {self.max_replay}, {self.prefixes_per_line}")
 
 
 class SleepAgent:
@@ -108,22 +85,45 @@ class SleepAgent:
 
     Args:
         engine: Rollout engine over the agent's own model (the model is wrapped with expert pools).
-        config: Sleep knobs.
+        config: Agent and consolidation knobs.
+        reader: Picks the context lines relevant to a question.
+        params: Sampling parameters of answers (also of the teacher's replay answers).
+        dreaming: Dreaming knobs (:mod:`agents.dreaming`): after consolidation, each sleep dreams
+            into the expert that now holds the day's memories; ``None`` = no Dreaming.
+
+    Raises:
+        ValueError: the model has no ``mlp`` blocks to attach experts to (the message names the module).
     """
 
     name = "sleep"
 
     def __init__(self, engine: TransformersEngine, config: SleepAgentConfig = SleepAgentConfig(), *,
-                 reader: ContextReader = ContextReader(), params: SamplingParams = ANSWER_PARAMS):
+                 reader: ContextReader = ContextReader(), params: SamplingParams = ANSWER_PARAMS,
+                 dreaming: DreamingConfig | None = None):
         self.engine = engine
         self.config = config
         self.reader = reader
         self.params = params
         self.format = PromptFormat(engine.tokenizer)
         self.memory = ExpertMemory(engine.model, config.experts, seed=config.seed)
-        self.past_prompts: list[str] = []
         self.rng = np.random.default_rng([config.seed, 1])
+        big = sum(p.numel() for p in engine.model.parameters()) >= JUDGE_MIN_PARAMETERS
+        judge = ModelJudge(engine, self.memory, self.format) if config.judge == "model" or (config.judge == "auto" and big) else None
+        self.seeding = KnowledgeSeeding(engine, self.memory, config, self.rng, judge)
+        #: prompts[l]: the questions whose answers level l holds (index 0 unused: the env owns the context)
+        self.prompts: list[list[str]] = [[] for _ in range(config.experts.levels + 1)]
         self.sleeps = 0
+        self.dreaming = Dreaming(engine, dreaming, fmt=self.format) if dreaming is not None else None
+
+    @property
+    def past_prompts(self) -> list[str]:
+        """Every question consolidated so far (all levels, faster levels first)."""
+        return [p for level in self.prompts[1:] for p in level]
+
+    @property
+    def all_levels(self) -> tuple[int, ...]:
+        """The expert levels ``1..K``."""
+        return tuple(range(1, self.config.experts.levels + 1))
 
     # -- wake ----------------------------------------------------------------------------------
     def answer(self, prompts: list[str], contexts: list[str], *, router: str | None = None) -> list[str]:
@@ -133,6 +133,9 @@ class SleepAgent:
             prompts: Questions.
             contexts: One context per question ("" = closed-book).
             router: Override of ``config.router`` for this call.
+
+        Returns:
+            One answer per question (stripped text).
         """
         router = router or self.config.router
         out = [""] * len(prompts)
@@ -155,13 +158,9 @@ class SleepAgent:
         response = self.answer([obs["prompt"]], [obs["context"]])[0] if int(obs["kind"]) == 1 else ""
         return {"response": response, "sleep": int(obs["may_sleep"])}
 
-    # -- sleep ---------------------------------------------------------------------------------
+    # -- replay data ---------------------------------------------------------------------------
     def _recall_prompts(self, memories: tuple[str, ...]) -> list[tuple[str, str]]:
-        """Learning-to-Imitate prompts: random word prefixes of each memory line, with that line as context.
-
-        The teacher (reading the line) completes the prefix; the student learns to complete it
-        without the line (PAPER-NOTES §2.6: the student completes random prefixes of teacher samples).
-        """
+        """Recall prompts: random word prefixes of each memory line, with that line as the teacher's context."""
         out = []
         lines = [ln.strip() for m in memories for ln in m.split("\n") if ln.strip()]
         for ln in dict.fromkeys(lines):
@@ -173,28 +172,8 @@ class SleepAgent:
                 out.append((f"{RECALL_INSTRUCTION}\nAnswer: {' '.join(words[:c])}", ln))
         return out
 
-    def _teacher_examples(self, prompts: list[str], memory: str, old: bool, contexts: list[str] | None = None) -> list[_Example]:
-        if not prompts:
-            return []
-        if contexts is None:
-            contexts = ["" if old else self.reader.select(memory, p) for p in prompts]
-        t_texts = [self.format.render(p, c) for p, c in zip(prompts, contexts)]
-        s_texts = [self.format.render(p, "") for p in prompts]
-        with self.memory.routed(old):
-            rolls = self.engine.generate(t_texts, self.params)
-        t_ids, s_ids = self.engine.encode(t_texts), self.engine.encode(s_texts)
-        targets = [self._target_ids(r.text) for r in rolls]
-        exs = [_Example(s, t, c, None, old, st) for s, t, c, st in zip(s_ids, t_ids, targets, s_texts) if c]
-        self._attach_teacher_logits(exs)
-        return exs
-
     def _target_ids(self, text: str) -> list[int]:
-        """Replay target: the teacher's answer text (already cut at a stop string) + EOS, as ids.
-
-        Ending the target with EOS teaches the student to stop after the answer; the teacher's
-        logits are then computed on exactly these ids (teacher forcing), so the divergence is
-        consistent whatever the tokenisation.
-        """
+        """Replay target: the teacher's answer text (cut at a stop string) + EOS, as ids (EOS teaches stopping)."""
         text = text.rstrip()
         if not text:
             return []
@@ -202,96 +181,143 @@ class SleepAgent:
         return list(ids) + ([self.engine.eos_id] if self.engine.eos_id is not None else [])
 
     @torch.no_grad()
-    def _attach_teacher_logits(self, exs: list[_Example], new_expert: int | None = None) -> None:
-        """Teacher logits at each completion position (teacher prompt + completion, teacher routing)."""
-        for old in (False, True):
-            group = [e for e in exs if e.old == old]
-            if not group:
-                continue
-            with self.memory.routed(old), self.memory.masked(new_expert):
-                logits = self._completion_logits([e.teacher_prompt for e in group], [e.completion for e in group])
-            for e, lg in zip(group, logits):
-                e.teacher_logits = lg.detach()
-
-    def _completion_logits(self, prompts: list[list[int]], completions: list[list[int]]) -> list[torch.Tensor]:
-        """Logits that predict each completion token: B tensors of shape (len(completion), V)."""
-        ids, attn, cmask = build_batch(prompts, completions, self.engine.pad_id)
-        w = max(len(c) for c in completions)
-        # left padding puts every completion at the right end: only the last w+1 positions matter
-        logits = self.engine.model(input_ids=ids, attention_mask=attn, logits_to_keep=w + 1).logits[:, :-1].float()
-        m = cmask[:, -w:]  # (B, w)
-        return [logits[b][m[b]] for b in range(ids.shape[0])]
-
-    def sleep(self, window: SleepWindow) -> SleepReport:
-        """Consolidate the window's memories into a new expert (see the module docstring)."""
-        cfg = self.config
-        t0 = time.perf_counter()
-        memory = "\n".join(window.memories)
-        prompts = list(dict.fromkeys(q for q, _ in window.queries))
-        recall = self._recall_prompts(window.memories) if cfg.recall_prefixes else []
-        n_old = min(cfg.max_replay, len(self.past_prompts))
-        old_prompts = [self.past_prompts[i] for i in self.rng.choice(len(self.past_prompts), n_old, replace=False)] if n_old else []
+    def _examples(self, prompts: list[str], contexts: list[str] | None, *, old: bool) -> list[Example]:
+        """Teacher replay rows: ``contexts`` given -> teacher reads them with experts off; None -> closed-book, all levels."""
+        if not prompts:
+            return []
+        levels = None if contexts is not None else self.all_levels
+        t_texts = [self.format.render(p, c) for p, c in zip(prompts, contexts or [""] * len(prompts))]
+        s_texts = [self.format.render(p, "") for p in prompts]
         self.engine.model.eval()
-        new = self._teacher_examples(prompts, memory, old=False)
-        new += self._teacher_examples([p for p, _ in recall], memory, old=False, contexts=[c for _, c in recall])
-        old = self._teacher_examples(old_prompts, memory, old=True)
-        if not new:
-            return SleepReport(seconds=time.perf_counter() - t0, steps=0, metrics={"examples": 0.0})
-        if self.memory.n_active >= cfg.experts.pool_size:
-            warnings.warn(f"expert pool of {cfg.experts.pool_size} exhausted; consolidating into the newest expert",
-                          RuntimeWarning, stacklevel=2)
-            k = self.memory.n_active - 1
-            self.memory.make_trainable(k)
-        else:
-            k = self.memory.expand()
-        opt = torch.optim.Adam(self.memory.trainable_parameters(), lr=cfg.lr)
-        losses, n_on = [], 0
-        for _ in range(cfg.steps):
-            n_old_b = min(cfg.replay_per_batch, len(old))
-            batch = [new[i] for i in self.rng.choice(len(new), min(cfg.batch_size - n_old_b, len(new)), replace=False)]
-            batch += [old[i] for i in self.rng.choice(len(old), n_old_b, replace=False)] if n_old_b else []
-            if self.rng.random() < cfg.on_policy_fraction:
-                batch = self._on_policy(batch, k)
-                n_on += 1
-            loss = self._loss(batch)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+        with self.seeding.routing(levels):
+            rolls = self.engine.generate(t_texts, self.params)
+        t_ids, s_ids = self.engine.encode(t_texts), self.engine.encode(s_texts)
+        exs = [Example(s, t, c, levels, old) for s, t, r in zip(s_ids, t_ids, rolls) if (c := self._target_ids(r.text))]
+        self.seeding.attach_teacher_logits(exs)
+        return exs
+
+    def _sample(self, prompts: list[str]) -> list[str]:
+        n = min(self.config.max_replay, len(prompts))
+        return [prompts[i] for i in self.rng.choice(len(prompts), n, replace=False)] if n else []
+
+    # -- sleep ---------------------------------------------------------------------------------
+    def sleep(self, window: SleepWindow) -> SleepReport:
+        """Consolidate levels ``0 -> 1 -> ... -> window.level`` (capped at K), fast to slow.
+
+        Returns:
+            A report whose metrics are the last consolidation's (``loss_first``/``loss_last`` in nats,
+            ``agreement_new``, ``retention_old``, ``expert`` slot, ``level``) plus ``consolidations``;
+            with Dreaming also ``seconds_consolidation``, ``seconds_dreaming`` and the ``dream_*`` metrics of :meth:`agents.dreaming.DreamReport.to_metrics`; ``committed`` is False when any
+            consolidation was rolled back.
+        """
+        t0 = time.perf_counter()
+        top = max(1, min(window.level, self.config.experts.levels))
+        results = [self._consolidate_context(window)]
+        for lv in range(1, top):
+            results.append(self._consolidate_level(lv))
+        self.memory.freeze_all()
+        t_cons = time.perf_counter() - t0
+        dream = self._dream(window, results)
         self.memory.freeze_all()
         self.engine.model.eval()
         self.engine.load_weights()
-        self.past_prompts.extend(prompts)
         self.sleeps += 1
-        return SleepReport(
-            seconds=time.perf_counter() - t0,
-            steps=cfg.steps,
-            metrics={"loss_first": losses[0], "loss_last": losses[-1], "examples": float(len(new)),
-                     "replay_examples": float(len(old)), "on_policy_steps": float(n_on), "expert": float(k)},
-        )
+        metrics = dict(results[0].metrics)
+        for r in results[1:]:
+            metrics.update({f"l{int(r.metrics.get('level', 0))}_{k}": v for k, v in r.metrics.items()})
+        metrics["consolidations"] = float(len(results))
+        if self.dreaming is not None:  # wall-clock metrics only with Dreaming (a plain run's metrics stay deterministic)
+            metrics["seconds_consolidation"] = t_cons
+            metrics["seconds_dreaming"] = dream.seconds if dream is not None else 0.0
+            metrics.update(dream.to_metrics() if dream is not None else {})
+        return SleepReport(seconds=time.perf_counter() - t0, steps=sum(r.steps for r in results) + (dream.sft_steps if dream else 0),
+                           metrics=metrics, committed=all(r.committed for r in results))
 
-    def _on_policy(self, batch: list[_Example], new_expert: int) -> list[_Example]:
-        """Replace completions by the student's own samples (no grad), re-scored by the teacher."""
-        texts = [e.student_text for e in batch]
-        params = SamplingParams(temperature=1.0, max_new_tokens=self.params.max_new_tokens, stop=self.params.stop,
-                                seed=int(self.rng.integers(2**31)))
-        with torch.no_grad(), self.memory.routed(True):
-            rolls = self.engine.generate(texts, params)
-        out = [_Example(e.student_prompt, e.teacher_prompt, list(r.token_ids), None, e.old, e.student_text)
-               for e, r in zip(batch, rolls) if r.token_ids]
-        self._attach_teacher_logits(out, new_expert=new_expert)
-        return out
+    def _dream(self, window: SleepWindow, results):
+        """Dreaming (if configured) into the expert that holds the day's memories after consolidation.
 
-    def _loss(self, batch: list[_Example]) -> torch.Tensor:
-        self.engine.model.train()
-        with self.memory.routed(True):
-            s_logits = self._completion_logits([e.student_prompt for e in batch], [e.completion for e in batch])
-        width = max(len(e.completion) for e in batch)
-        vocab = s_logits[0].shape[-1]
-        S = torch.zeros(len(batch), width, vocab)
-        T = torch.zeros(len(batch), width, vocab)
-        mask = torch.zeros(len(batch), width, dtype=torch.bool)
-        for b, (e, s) in enumerate(zip(batch, s_logits)):
-            n = len(e.completion)
-            S[b, :n], T[b, :n], mask[b, :n] = s, e.teacher_logits, True
-        return generalized_jsd(S, T, beta=self.config.beta, mask=mask)
+        That is the newest committed consolidation's expert (the level-1 one, or the deeper one it was
+        consolidated into). Skipped (None) without Dreaming or when the day's consolidation was rolled back.
+        """
+        if self.dreaming is None or not results[0].committed:
+            return None
+        slots = [r.expert for r in results if r.committed and r.expert >= 0]
+        if not slots:
+            return None
+        return self.dreaming.run(window.memories, window.queries, expert_target(self.memory, slots[-1]))
+
+    def _consolidate_context(self, window: SleepWindow):
+        """Level 0 (the context) into a new level-1 expert."""
+        memory = "\n".join(window.memories)
+        prompts = list(dict.fromkeys(q for q, _ in window.queries))
+        new = self._examples(prompts, [self.reader.select(memory, p) for p in prompts], old=False)
+        if self.config.recall_prefixes:
+            recall = self._recall_prompts(window.memories)
+            new += self._examples([p for p, _ in recall], [c for _, c in recall], old=False)
+        old = self._examples(self._sample(self.past_prompts), None, old=True)
+        result = self.seeding.consolidate(new, old, level=1, student_levels=self.all_levels)
+        if result.committed:
+            self.prompts[1].extend(p for p in prompts if p not in self.prompts[1])
+        return result
+
+    def _consolidate_level(self, level: int):
+        """Level ``level``'s experts into a new expert of ``level + 1``; then reset ``level``."""
+        student = tuple(lv for lv in self.all_levels if lv != level)
+        new = self._examples(self.prompts[level], None, old=False)
+        slower = [p for lv in range(level + 1, len(self.prompts)) for p in self.prompts[lv]]
+        old = self._examples(self._sample(slower), None, old=True)
+        result = self.seeding.consolidate(new, old, level=level + 1, student_levels=student)
+        if result.committed and result.expert >= 0:
+            self.memory.reset(level)
+            self.prompts[level + 1].extend(self.prompts[level])
+            self.prompts[level] = []
+        return result
+
+    # -- checkpointing (evaluation.checkpoint's StatefulAgent protocol) -------------------------
+    def state_dict(self) -> dict:
+        """Everything a sleep changes, as plain types and CPU tensors (``torch.save``-able, weights_only).
+
+        Returns:
+            ``{"kind": "sleep", "experts": ExpertMemory.state_dict() (per block "blocks.<i>.A" (slots,
+            d_model, d_low), "blocks.<i>.B", "blocks.<i>.active"/"trainable" (slots,) bool, "used"),
+            "rng": numpy bit-generator state, "torch_rng": uint8 tensor, "prompts": [[str]] per level,
+            "sleeps": int, "engine_model_version": int}``. Base weights never change in a sleep.
+        """
+        return {
+            "kind": "sleep",
+            "experts": self.memory.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "torch_rng": torch.random.get_rng_state(),
+            "prompts": [list(p) for p in self.prompts],
+            "sleeps": int(self.sleeps),
+            "engine_model_version": int(self.engine.model_version),
+            **({"dreaming": self.dreaming.state_dict()} if self.dreaming is not None else {}),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` output into an agent built with the same model and config.
+
+        Raises:
+            ValueError: If ``state`` is not a ``SleepAgent`` state or its expert shapes differ.
+        """
+        if not isinstance(state, dict) or state.get("kind") != "sleep":
+            raise ValueError(f"not a SleepAgent state: {str(state)[:120]!r}; pass SleepAgent.state_dict() output")
+        if len(state["prompts"]) != len(self.prompts):
+            raise ValueError(f"SleepAgent state has {len(state['prompts']) - 1} expert levels, this agent has "
+                             f"{len(self.prompts) - 1}; build the agent with the same ExpertConfig")
+        self.memory.load_state_dict(state["experts"])
+        self.rng.bit_generator.state = state["rng"]
+        torch.random.set_rng_state(state["torch_rng"])
+        self.prompts = [list(p) for p in state["prompts"]]
+        self.sleeps = int(state["sleeps"])
+        self.engine.model_version = int(state["engine_model_version"])
+        if self.dreaming is not None and "dreaming" in state:
+            self.dreaming.load_state_dict(state["dreaming"])
+
+    def parameter_counts(self) -> dict:
+        """``{"total", "active", "trainable", "experts_active"}`` (see :class:`agents.memory.ParameterCounts`);
+        ``trainable`` is what one consolidation trains (one expert per block)."""
+        c = self.memory.parameter_counts()
+        blk = self.memory.blocks[0]
+        per_expert = (blk.A[0].numel() + blk.B[0].numel()) * len(self.memory.blocks)
+        return {"total": c.total, "active": c.active, "trainable": per_expert, "experts_active": c.experts_active}

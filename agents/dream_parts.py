@@ -1,0 +1,276 @@
+"""Building blocks of Dreaming (:mod:`agents.dreaming`).
+
+Dream templates and parsing, the gradient score and top-k + b selection (pure functions), the
+generator's low-rank adapter and the narrow interface to the agent's memory (:class:`DreamTarget`,
+:func:`expert_target`).
+
+Import them from :mod:`agents.dreaming`, which re-exports every public name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+from dataclasses import dataclass
+from typing import Callable, ContextManager, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["DreamTemplate", "TEMPLATES", "parse_dream", "gradient_alignment", "select_dreams", "LowRankAdapter",
+           "DreamTarget", "expert_target", "RECALL", "ARC_QUESTION"]
+
+_SCORES = ("cosine", "dot", "norm")
+#: Instruction of recall rows (same as ``agents.sleep_agent.RECALL_INSTRUCTION``).
+RECALL = "Recall what you know."
+
+
+# -- templates and parsing ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DreamTemplate:
+    """How to ask for dreams of one task family and how to read them.
+
+    Attributes:
+        instruction: The request, shown after the memories.
+        primer: Text typed at the start of the model's answer (part of the dream).
+    """
+
+    instruction: str
+    primer: str
+
+
+#: Prompt templates per task family. ``qa``: question/answer pairs (facts, SQuAD, bAbI, intents);
+#: ``implications``: SEAL's knowledge-incorporation self-edit (statements implied by the passage);
+#: ``arc``: new demonstrations of the same grid transformation.
+TEMPLATES: dict[str, DreamTemplate] = {
+    "qa": DreamTemplate("Write new questions about the facts above and answer each, as 'Question: ...' "
+                        "then 'Answer: ...' lines.", "Question:"),
+    "implications": DreamTemplate("List several implications of the facts above, one statement per line.", "1."),
+    "arc": DreamTemplate("Write one new example of the same transformation, as 'Input:' and 'Output:' grids.", "Input:\n"),
+}
+
+_QA = re.compile(r"(?:Question|Q):\s*(.+?)\s*\n\s*(?:Answer:|A:|The answer is\b)\s*([^\n]+)")
+_IO = re.compile(r"Input:\s*\n((?:[0-9]+\n)+)\s*Output:\s*\n((?:[0-9]+(?:\n|$))+)")
+_NUM = re.compile(r"^\s*(?:\d+[.)]|[-*])\s*")
+ARC_QUESTION = "Question: What is the output grid for this test input?\n{grid}\nAnswer:"
+
+
+def parse_dream(text: str, template: str, *, max_rows: int = 8) -> list[tuple[str, str]]:
+    r"""Read a dream into SFT rows ``(task-style prompt, answer)``; ``[]`` when nothing parses (never raises).
+
+    Args:
+        text: The dream (primer included).
+        template: A key of :data:`TEMPLATES`.
+        max_rows: Rows kept at most.
+
+    ``qa`` accepts ``Question:``/``Q:`` lines followed by an ``Answer:``/``A:``/``The answer is`` line
+    (all seen in SmolLM2-135M's dreams).
+
+    Returns:
+        ``qa``: ``("Question: q\\nAnswer:", "a")`` per pair; ``implications``: ``(RECALL + "\\nAnswer:",
+        statement)`` per line of at least 3 words; ``arc``: the ARC query prompt per Input/Output pair.
+    """
+    rows: list[tuple[str, str]] = []
+    if not isinstance(text, str):
+        return rows
+    if template == "qa":
+        rows = [(f"Question: {q.strip()}\nAnswer:", a.strip()) for q, a in _QA.findall(text) if q.strip() and a.strip()]
+    elif template == "implications":
+        lines = [_NUM.sub("", ln).strip() for ln in text.split("\n")]
+        rows = [(f"{RECALL}\nAnswer:", ln) for ln in lines if len(ln.split()) >= 3]
+    elif template == "arc":
+        rows = [(ARC_QUESTION.format(grid=i.strip()), o.strip()) for i, o in _IO.findall(text + "\n")]
+    return list(dict.fromkeys(rows))[:max_rows]
+
+
+def _demos(memories: Sequence[str]) -> list[tuple[str, str]]:
+    """ARC demonstrations in the memories as (input grid, output grid) text pairs."""
+    return [(i.strip(), o.strip()) for m in memories for i, o in _IO.findall(m + "\n")]
+
+
+# -- pure maths -----------------------------------------------------------------------------------------
+def gradient_alignment(grad: torch.Tensor, reference: torch.Tensor, kind: str = "cosine") -> float:
+    """Scalar importance of a dream from its SFT gradient (PAPER-NOTES §2.9 step 2; GREATS, arXiv 2409.19458).
+
+    Args:
+        grad: (P,) float, flattened ``grad_theta L_SFT(dream)`` on the trainable tensors.
+        reference: (P,) float, flattened ``grad_theta L_tau`` (loss = minus tau's logprob).
+        kind: ``"cosine"`` (default; ``g.r / (|g| |r|)`` in [-1, 1]), ``"dot"`` (``g.r``: GREATS'
+            first-order loss reduction per unit step) or ``"norm"`` (``|g|``: G-DIG-style magnitude,
+            ignores the reference).
+
+    Returns:
+        The score (higher = keep); 0.0 when a norm is 0; ``-inf`` when a value is not finite.
+    """
+    if kind not in _SCORES:
+        raise ValueError(f"kind must be one of {_SCORES}, got {kind!r}")
+    g, r = grad.double(), reference.double()
+    if not (bool(torch.isfinite(g).all()) and bool(torch.isfinite(r).all())):
+        return float("-inf")
+    if kind == "norm":
+        return float(g.norm())
+    dot = float(g @ r)
+    if kind == "dot":
+        return dot
+    den = float(g.norm() * r.norm())
+    return dot / den if den > 0 else 0.0
+
+
+def select_dreams(scores: Sequence[float], k: int, b: int, rng: np.random.Generator) -> list[int]:
+    """Top-``k`` indices by score plus ``b`` distinct random others (PAPER-NOTES §2.9 step 2).
+
+    Args:
+        scores: One score per dream (``-inf`` for a dream without rows: ranked last).
+        k: Kept by score (ties: lower index first).
+        b: Kept at random among the rest.
+        rng: Source of the random picks.
+
+    Returns:
+        ``min(k + b, len(scores))`` distinct indices: the top-k first (best first), then the random ones.
+    """
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+    top = order[:k]
+    rest = order[k:]
+    extra = [rest[i] for i in rng.choice(len(rest), min(b, len(rest)), replace=False)] if rest and b else []
+    return top + [int(i) for i in extra]
+
+
+# -- adapters --------------------------------------------------------------------------------------------
+def _mlp_modules(model: nn.Module) -> list[nn.Module]:
+    """The outermost ``.mlp`` submodule of every decoder layer (an ``ExpertBlock`` if one wraps it)."""
+    names = sorted((n for n, _ in model.named_modules() if n.split(".")[-1] == "mlp"), key=len)
+    keep: list[str] = []
+    for n in names:
+        if not any(n.startswith(k + ".") for k in keep):
+            keep.append(n)
+    if not keep:
+        raise ValueError(f"unsupported architecture {type(model).__name__}: no submodule named 'mlp' to attach "
+                         "the dream generator's adapter to; use a causal LM whose decoder layers hold '.mlp'")
+    mods = dict(model.named_modules())
+    return [mods[n] for n in sorted(keep)]
+
+
+class LowRankAdapter:
+    """A low-rank MLP added to every MLP block's output through forward hooks, off unless :meth:`on`.
+
+    ``y = mlp(x) + (alpha / rank) * B silu(A x)``, ``A: (d_model, rank)`` normal(0, 1/d_model),
+    ``B: (rank, d_model)`` zero (starts as the identity map). Its tensors are *not* registered on the
+    model: the model's ``state_dict`` and parameter counts do not change. It serves as the dream
+    generator's own adapter (trained by ReST-EM) and as the random-direction fallback expert.
+
+    Args:
+        model: The causal LM (hooks on each decoder layer's ``mlp``).
+        rank: Rank, >= 1.
+        alpha: Output scale numerator.
+        seed: Seed of ``A``.
+    """
+
+    def __init__(self, model: nn.Module, rank: int = 8, *, alpha: float = 16.0, seed: int = 0):
+        d = model.get_input_embeddings().embedding_dim
+        dtype = next(model.parameters()).dtype
+        gen = torch.Generator().manual_seed(seed)
+        mods = _mlp_modules(model)
+        dev = next(model.parameters()).device
+        self.A = [nn.Parameter((torch.randn(d, rank, generator=gen) / math.sqrt(d)).to(dev, dtype)) for _ in mods]
+        self.B = [nn.Parameter(torch.zeros(rank, d, dtype=dtype, device=dev)) for _ in mods]
+        self.scale = alpha / rank
+        self.active = False
+        self._handles = [m.register_forward_hook(self._hook(i)) for i, m in enumerate(mods)]
+
+    def _hook(self, i: int):
+        def hook(module, args, output):
+            if not self.active or not isinstance(output, torch.Tensor):
+                return output
+            x = args[0]  # (B, L, d_model)
+            return output + self.scale * (torch.nn.functional.silu(x @ self.A[i]) @ self.B[i])
+        return hook
+
+    def parameters(self) -> list[nn.Parameter]:
+        """The adapter's tensors (``A`` then ``B`` of every block)."""
+        return self.A + self.B
+
+    @contextlib.contextmanager
+    def on(self, enabled: bool = True):
+        """Context manager: the adapter takes part in the enclosed forward passes."""
+        old, self.active = self.active, enabled
+        try:
+            yield
+        finally:
+            self.active = old
+
+    @torch.no_grad()
+    def randomize(self, rng: np.random.Generator, std: float = 1.0) -> None:
+        """Draw ``B`` at random (a random low-rank direction, ``std`` in units of ``1/sqrt(rank)``)."""
+        for b in self.B:
+            b.copy_(torch.from_numpy(rng.standard_normal(tuple(b.shape)) * std / math.sqrt(b.shape[0])).to(b.dtype))
+
+    def remove(self) -> None:
+        """Detach the hooks (the adapter no longer exists for the model)."""
+        for h in self._handles:
+            h.remove()
+
+
+@dataclass
+class DreamTarget:
+    """The narrow interface Dreaming needs from the agent's memory.
+
+    Attributes:
+        params: The consolidated level's trainable tensors (optimised, snapshotted, restored in place).
+        student: Context manager factory: forward passes as the model answers closed-book, with
+            ``params`` receiving gradient (trials, apply, tau).
+        reader: Context manager factory: forward passes as the model reads ``C`` (dream sampling).
+        random_expert: ``rng -> context manager`` that switches one random extra expert on (``None``
+            from the call = no expert to pick: Dreaming then adds a random low-rank direction), or None.
+    """
+
+    params: list[torch.Tensor]
+    student: Callable[[], ContextManager] = contextlib.nullcontext
+    reader: Callable[[], ContextManager] = contextlib.nullcontext
+    random_expert: Callable[[np.random.Generator], ContextManager] | None = None
+
+
+def expert_target(memory, slot: int) -> DreamTarget:
+    """A :class:`DreamTarget` on an :class:`agents.memory.ExpertMemory`: expert ``slot`` is trained.
+
+    ``student``: every active expert on, only ``slot`` trainable (the trainable masks are restored on
+    exit). ``reader``: experts off (the base model reads the context, as the agents' lexical router
+    does). ``random_expert``: one uniformly drawn active expert other than ``slot`` (older knowledge,
+    irrelevant to today's memories) switched on alone while sampling (the paper's "each router
+    additionally picks one random expert"); it returns None when there is no such expert.
+    """
+    blocks = memory.blocks
+
+    @contextlib.contextmanager
+    def student():
+        saved = [blk.trainable.clone() for blk in blocks]
+        for blk in blocks:
+            blk.trainable.zero_()
+            blk.trainable[slot] = True
+        try:
+            with memory.routed(True):
+                yield
+        finally:
+            for blk, t in zip(blocks, saved):
+                blk.trainable.copy_(t)
+
+    def random_expert(rng: np.random.Generator):
+        others = [k for k in torch.nonzero(blocks[0].active).flatten().tolist() if k != slot]
+        return _only(int(others[int(rng.integers(len(others)))])) if others else None
+
+    @contextlib.contextmanager
+    def _only(pick: int):
+        saved = [blk.enabled.clone() for blk in blocks]
+        for blk in blocks:
+            blk.enabled.zero_()
+            blk.enabled[pick] = True
+        try:
+            with memory.routed(True):
+                yield
+        finally:
+            for blk, e in zip(blocks, saved):
+                blk.enabled.copy_(e)
+
+    params = [t for blk in blocks for t in (blk.A, blk.B)]
+    return DreamTarget(params=params, student=student, reader=lambda: memory.routed(False), random_expert=random_expert)

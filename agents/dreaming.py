@@ -1,0 +1,557 @@
+"""Dreaming: an RL-trained generator of synthetic rehearsal data (arXiv 2606.03979 §3.4; PAPER-NOTES §2.9).
+
+After consolidation the model writes its own training data ("dreams") about the sleep window's
+memories and keeps only what provably helps, SEAL-style (Zweiger et al. 2025, arXiv 2506.10943).
+One :meth:`Dreaming.run` per sleep:
+
+1. **Inputs** (:meth:`Dreaming.evaluator`): context ``C`` = ``SleepWindow.memories``; rehearsal
+   evaluator ``tau`` = the day's queries with their feedback answers (ARC: plus every demonstration
+   as a closed-book query, input grid -> output grid). ``tau(model)`` = mean over queries of the
+   mean teacher-forced logprob (nats per token) of the answer, closed-book (``evaluator="logprob"``: smooth, one forward pass,
+   moves with every SFT step) or greedy exact match in [0, 1] (``"exact"``: the probes' metric, but a
+   step function that a few SFT steps rarely move on a small model). No answers (``feedback=False``)
+   -> no evaluator -> no dreaming (the window carries nothing to reward against).
+2. **Generate** m dreams ``~ LM(.|C)`` per round from a per-family template (:data:`TEMPLATES`; chat
+   template when the tokenizer has one), with the generator's own adapter on and, switchable, **one
+   random extra expert** active (``DreamTarget.random_expert``: a random consolidated expert switched
+   on while the model reads ``C`` with its experts otherwise off; with none consolidated, a random
+   low-rank direction). A dream is parsed into SFT rows; a dream that does not parse has no rows and
+   reward 0 (model output is data: it never raises).
+3. **Select** (G-DIG / GREATS-style): ``omega_i = cos(grad L_SFT(dream_i), grad L_tau)`` on the
+   consolidated level's trainable tensors (:func:`gradient_alignment`): one SGD step on dream ``i``
+   changes ``L_tau`` by ``-lr * g_i . g_tau`` to first order, so alignment predicts the trial's gain;
+   the cosine removes the scale of long dreams. Keep the top ``top_k`` plus ``random_extra`` random
+   others (:func:`select_dreams`).
+4. **Trial**: per kept dream, the trainable tensors are snapshotted, fine-tuned ``trial_steps`` Adam
+   steps on the dream, ``tau`` re-measured, the tensors restored (no model copy; the trial leaves the
+   model bit-identical). Reward (Eq. 5) = 1 if ``tau`` beats the unmodified model's by more than
+   ``min_improvement``, else 0.
+5. **Learn to dream** (ReST-EM, Singh et al. 2024, arXiv 2312.06585): SFT of the *generator's*
+   adapter (:class:`LowRankAdapter`, separate from the consolidated level) on the rewarded dreams'
+   own token ids; ``rounds`` generate-select-trial-learn rounds per sleep, reward rate per round logged.
+6. **Apply**: train the consolidated level on every rewarded dream's rows, transactionally: rolled
+   back when ``tau`` gets worse or a tensor turns non-finite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from agents.dream_parts import (
+    ARC_QUESTION,
+    TEMPLATES,
+    DreamTarget,
+    LowRankAdapter,
+    _demos,
+    expert_target,
+    gradient_alignment,
+    parse_dream,
+    select_dreams,
+)
+from agents.engine import SamplingParams, build_batch, position_ids
+from agents.prompting import PromptFormat
+
+__all__ = ["DreamingConfig", "DreamReport", "DreamTarget", "Dream", "Dreaming", "LowRankAdapter", "TEMPLATES",
+           "expert_target", "gradient_alignment", "select_dreams", "parse_dream", "load_dreaming_config"]
+
+_EVALUATORS = ("logprob", "exact")
+DREAM_SYSTEM_PROMPT = "Write study notes."
+
+
+@dataclass(frozen=True, kw_only=True)
+class DreamingConfig:
+    """Knobs of Dreaming.
+
+    Defaults are small and CPU-friendly (few dreams, few SFT steps: every kept dream pays a trial);
+    the paper's counts are in ``examples/configs/dreaming_*.yaml``.
+
+    Attributes:
+        dreams: m, dreams sampled per round, >= 1 (paper: 5 per SQuAD passage, 60 per ARC task).
+        top_k: Dreams kept by gradient score, >= 0 (paper's ARC: 60 - 45 rejected = 15 kept).
+        random_extra: b, further dreams kept at random for diversity, >= 0; ``top_k + random_extra >= 1``.
+        trial_steps: Adam steps of each trial fine-tune on one dream, >= 1 (SEAL inner loop; small
+            because every kept dream pays it).
+        lr: Adam learning rate of trials and of the apply step, > 0 (in the range of
+            ``SeedingConfig.lr`` for the same experts).
+        apply_steps: Adam steps training the consolidated level on the accepted dreams, >= 1.
+        batch_size: Rows per apply step, >= 1.
+        rounds: ReST-EM rounds per sleep, >= 1 (SEAL used 2).
+        generator_steps: Adam steps of the generator's adapter per round, >= 1.
+        generator_lr: Its learning rate, > 0.
+        generator_rank: Rank of the generator's adapter, >= 1.
+        dream_tokens: Length cap of a dream, tokens, >= 1.
+        temperature: Sampling temperature of dreams, > 0 (1 = the model's own distribution, as ReST-EM).
+        template: ``"auto"`` (arc when the memories hold Input/Output demonstrations, qa when the
+            window has answered queries, implications otherwise) or a key of :data:`TEMPLATES`.
+        evaluator: ``"logprob"`` (default: smooth, cheap) or ``"exact"`` (greedy exact match).
+        min_improvement: Reward needs ``tau' - tau > min_improvement`` (nats/token or accuracy), >= 0.
+        max_eval_queries: Cap on tau's queries (a random subset), >= 1.
+        max_rows: Cap on SFT rows parsed from one dream, >= 1.
+        context_chars: The last this many characters of the memories condition the dreams, >= 1.
+        random_expert: Ablation switch: one random extra expert active while sampling.
+        dreams_per_expert: Dreams sampled in one batch under one random-expert draw, >= 1 (1 = a
+            fresh random expert per dream, as slow as unbatched sampling; the paper does not say how
+            often the random expert is redrawn).
+        noise_std: Size of the random low-rank direction used instead when there is no other
+            expert to pick (first sleep; SEAL-style agents), std of ``B`` in units of ``1/sqrt(rank)``,
+            >= 0 (0 = no perturbation). Small so that the dreams stay readable; not tuned.
+        gradient_selection: Ablation switch: False keeps ``top_k + random_extra`` dreams at random.
+        rest_em: Ablation switch: False = one round, generator never trained.
+        seed: Seed of every random choice of Dreaming.
+    """
+
+    dreams: int = 6
+    top_k: int = 2
+    random_extra: int = 1
+    trial_steps: int = 3
+    lr: float = 1e-2
+    apply_steps: int = 6
+    batch_size: int = 8
+    rounds: int = 2
+    generator_steps: int = 4
+    generator_lr: float = 3e-3
+    generator_rank: int = 8
+    dream_tokens: int = 96
+    temperature: float = 1.0
+    template: str = "auto"
+    evaluator: str = "logprob"
+    min_improvement: float = 0.0
+    max_eval_queries: int = 32
+    max_rows: int = 8
+    context_chars: int = 2000
+    random_expert: bool = True
+    dreams_per_expert: int = 4
+    noise_std: float = 0.1
+    gradient_selection: bool = True
+    rest_em: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("dreams", "trial_steps", "apply_steps", "batch_size", "rounds", "generator_steps",
+                     "generator_rank", "dream_tokens", "dreams_per_expert", "max_eval_queries", "max_rows", "context_chars"):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {getattr(self, name)!r}")
+        for name in ("top_k", "random_extra"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.top_k + self.random_extra < 1:
+            raise ValueError(f"top_k + random_extra must be >= 1 (dreams kept per round), got {self.top_k} + {self.random_extra}")
+        for name in ("lr", "generator_lr", "temperature"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {getattr(self, name)}")
+        if not (math.isfinite(self.noise_std) and self.noise_std >= 0):
+            raise ValueError(f"noise_std must be a finite number >= 0, got {self.noise_std}")
+        if not (math.isfinite(self.min_improvement) and self.min_improvement >= 0):
+            raise ValueError(f"min_improvement must be a finite number >= 0, got {self.min_improvement}")
+        if self.template != "auto" and self.template not in TEMPLATES:
+            raise ValueError(f"template must be 'auto' or one of {sorted(TEMPLATES)}, got {self.template!r}")
+        if self.evaluator not in _EVALUATORS:
+            raise ValueError(f"evaluator must be one of {_EVALUATORS}, got {self.evaluator!r}")
+
+
+def load_dreaming_config(path) -> DreamingConfig:
+    """Read the ``dreaming:`` mapping of a YAML file (e.g. ``examples/configs/dreaming_squad.yaml``).
+
+    Raises:
+        ValueError: the file has no ``dreaming`` mapping, or a key is not a :class:`DreamingConfig` field.
+    """
+    import yaml
+
+    with open(path) as f:
+        data = (yaml.safe_load(f) or {}).get("dreaming")
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a 'dreaming:' mapping of DreamingConfig fields, got {data!r}")
+    names = {f.name for f in dataclasses.fields(DreamingConfig)}
+    if bad := sorted(set(data) - names):
+        raise ValueError(f"{path}: unknown dreaming key(s) {bad}; valid keys: {sorted(names)}")
+    return DreamingConfig(**data)
+
+
+# -- records ---------------------------------------------------------------------------------------------
+@dataclass
+class Dream:
+    """One sampled dream.
+
+    Attributes:
+        prompt: The rendered prompt it continues (memories + template).
+        text: Primer + sampled completion (characters).
+        token_ids: The sampled completion's ids (EOS included when generated): what ReST-EM trains on.
+        rows: Its SFT rows ``(rendered prompt, answer text)``; empty = unparseable (reward 0).
+        score: Gradient score (nan before selection; -inf without rows).
+        reward: 1 if its trial improved tau, 0 otherwise (-1 = not trialed).
+        tau: Evaluator value after its trial (nan = not trialed).
+    """
+
+    prompt: str
+    text: str
+    token_ids: tuple[int, ...]
+    rows: list[tuple[str, str]]
+    score: float = float("nan")
+    reward: int = -1
+    tau: float = float("nan")
+
+
+@dataclass
+class DreamReport:
+    """Outcome of one :meth:`Dreaming.run` (counts per sleep, summed over rounds).
+
+    Attributes:
+        sampled / parsed / trialed / rewarded: Dreams sampled, with at least one row, selected and
+            trialed, with reward 1.
+        rows_applied: SFT rows the consolidated level was trained on (0 = nothing applied).
+        reward_rate: Per ReST-EM round, rewarded / trialed in [0, 1].
+        tau_before / tau_after: Evaluator before and after apply (nats per token for ``logprob``).
+        committed: The apply step was kept (False: rolled back, or nothing to apply).
+        seconds: Wall clock of the whole run, and per stage in ``stage_seconds``.
+        skipped: Why nothing ran ("" when it ran), e.g. "no evaluator".
+    """
+
+    sampled: int = 0
+    parsed: int = 0
+    trialed: int = 0
+    rewarded: int = 0
+    rows_applied: int = 0
+    reward_rate: list[float] = field(default_factory=list)
+    tau_before: float = float("nan")
+    tau_after: float = float("nan")
+    committed: bool = False
+    seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    sft_steps: int = 0
+    skipped: str = ""
+
+    def to_metrics(self, prefix: str = "dream_") -> dict[str, float]:
+        """Flat float metrics for ``SleepReport.metrics`` (``reward_rate_r<i>`` per round)."""
+        out = {f"{prefix}{k}": float(getattr(self, k)) for k in
+               ("sampled", "parsed", "trialed", "rewarded", "rows_applied", "tau_before", "tau_after", "seconds", "sft_steps")}
+        out[f"{prefix}committed"] = float(self.committed)
+        out.update({f"{prefix}reward_rate_r{i}": float(r) for i, r in enumerate(self.reward_rate)})
+        out.update({f"{prefix}seconds_{k}": float(v) for k, v in self.stage_seconds.items()})
+        return out
+
+
+Row = tuple[list[int], list[int]]  # (prompt ids, completion ids)
+
+
+class Dreaming:
+    """Runs Dreaming on an engine's model (see the module docstring).
+
+    Args:
+        engine: The agent's ``TransformersEngine`` (model held by reference).
+        config: Knobs.
+        fmt: Renders task-style prompts the way the agent answers (default ``PromptFormat(tokenizer)``).
+
+    Raises:
+        ValueError: the model has no ``mlp`` blocks for the generator's adapter.
+    """
+
+    def __init__(self, engine, config: DreamingConfig = DreamingConfig(), *, fmt: PromptFormat | None = None):
+        self.engine, self.config = engine, config
+        self.fmt = fmt or PromptFormat(engine.tokenizer)
+        self.dream_fmt = PromptFormat(engine.tokenizer, system_prompt=DREAM_SYSTEM_PROMPT)
+        self.rng = np.random.default_rng([config.seed, 7])
+        self.generator = LowRankAdapter(engine.model, config.generator_rank, seed=config.seed)
+        self.noise = LowRankAdapter(engine.model, config.generator_rank, seed=config.seed + 1)
+
+    # -- inputs ------------------------------------------------------------------------------------------
+    def template_for(self, memories: Sequence[str], queries) -> str:
+        """The template key for a window (``config.template`` unless ``"auto"``)."""
+        if self.config.template != "auto":
+            return self.config.template
+        if _demos(memories):
+            return "arc"
+        return "qa" if any(a for _, a in queries) else "implications"
+
+    def evaluator(self, memories: Sequence[str], queries) -> list[Row]:
+        """Rows of the evaluator tau: each answered query (and each ARC demonstration, closed-book) as (prompt ids, answer ids).
+
+        Queries are rendered closed-book with :attr:`fmt`; answers are ``" " + answer`` without EOS.
+        At most ``max_eval_queries`` (a random subset).
+        """
+        pairs = list(dict.fromkeys((q, a.strip()) for q, a in queries if a and a.strip()))
+        pairs += [(ARC_QUESTION.format(grid=i), o) for i, o in _demos(memories)]
+        if len(pairs) > self.config.max_eval_queries:
+            pairs = [pairs[i] for i in sorted(self.rng.choice(len(pairs), self.config.max_eval_queries, replace=False))]
+        return self._rows([(self.fmt.render(q), a) for q, a in pairs], eos=False)
+
+    def _rows(self, pairs: Sequence[tuple[str, str]], *, eos: bool = True) -> list[Row]:
+        tok, out = self.engine.tokenizer, []
+        prompts = self.engine.encode([p for p, _ in pairs])
+        for p, (_, a) in zip(prompts, pairs):
+            ids = list(tok(" " + a.strip(), add_special_tokens=False)["input_ids"])
+            if eos and self.engine.eos_id is not None:
+                ids.append(self.engine.eos_id)
+            if ids:
+                out.append((p, ids))
+        return out
+
+    # -- forward helpers ---------------------------------------------------------------------------------
+    def _logprobs(self, rows: Sequence[Row]) -> list[torch.Tensor]:
+        """Per row, (len(completion),) float32 logprobs of the completion under the current mode (grad if enabled)."""
+        out: list[torch.Tensor] = []
+        model, dev = self.engine.model, next(self.engine.model.parameters()).device
+        for s in range(0, len(rows), self.engine.batch_size):
+            chunk = rows[s : s + self.engine.batch_size]
+            ids, attn, cmask = build_batch([p for p, _ in chunk], [c for _, c in chunk], self.engine.pad_id)
+            ids, attn = ids.to(dev), attn.to(dev)
+            w = max(len(c) for _, c in chunk)  # left padding: every completion ends at the right edge
+            res = model(input_ids=ids, attention_mask=attn, position_ids=position_ids(attn), logits_to_keep=w + 1)
+            logits = res.logits[:, :-1].float()  # (B, w, V): position t predicts token t+1
+            lp = torch.log_softmax(logits, -1).gather(-1, ids[:, -w:, None]).squeeze(-1)  # (B, w)
+            m = cmask[:, -w:].to(dev)
+            out += [lp[b][m[b]] for b in range(len(chunk))]
+        return out
+
+    def _sft_loss(self, rows: Sequence[Row]) -> torch.Tensor:
+        """Token-mean negative logprob of the completions (nats per token)."""
+        return -torch.cat(self._logprobs(rows)).mean()
+
+    def _tau_loss(self, rows: Sequence[Row]) -> torch.Tensor:
+        """Minus tau: minus the query-mean of each answer's mean token logprob."""
+        return -torch.stack([lp.mean() for lp in self._logprobs(rows)]).mean()
+
+    @torch.no_grad()
+    def tau(self, rows: Sequence[Row], target: DreamTarget) -> float:
+        """The rehearsal evaluator on the current weights (closed-book, ``target.student`` mode).
+
+        Returns:
+            ``logprob``: mean over queries of the mean answer-token logprob (nats/token, <= 0);
+            ``exact``: share of queries answered exactly (greedy, case/punctuation-insensitive) in [0, 1];
+            nan for no rows or non-finite logits.
+        """
+        if not rows:
+            return float("nan")
+        self.engine.model.eval()
+        with target.student():
+            if self.config.evaluator == "logprob":
+                v = float(-self._tau_loss(rows))
+                return v if math.isfinite(v) else float("nan")
+            tok = self.engine.tokenizer
+            norm = lambda s: re.sub(r"[^0-9a-z]+", " ", s.lower()).strip()  # noqa: E731
+            greedy = SamplingParams(temperature=0.0, max_new_tokens=max(len(c) for _, c in rows) + 2)
+            hits = 0
+            for s in range(0, len(rows), self.engine.batch_size):
+                chunk = rows[s : s + self.engine.batch_size]
+                for (_, c), out in zip(chunk, self.engine._generate_batch([p for p, _ in chunk], greedy)):
+                    ref = norm(tok.decode(c, skip_special_tokens=True))
+                    hits += bool(ref) and norm(out[0]).startswith(ref)
+            return hits / len(rows)
+
+    def _grad(self, loss_fn, rows, params) -> torch.Tensor:
+        """(P,) flattened gradient of ``loss_fn(rows)`` w.r.t. ``params`` (nothing else's ``.grad`` is touched)."""
+        with torch.enable_grad():
+            loss = loss_fn(rows)
+            grads = torch.autograd.grad(loss, params, allow_unused=True)
+        return torch.cat([(g if g is not None else torch.zeros_like(p)).flatten().float() for g, p in zip(grads, params)])
+
+    def _train(self, params: list[torch.Tensor], batches, lr: float, mode) -> list[float]:
+        """Adam on ``params`` over ``batches`` (lists of rows) under context ``mode``; returns the losses."""
+        opt = torch.optim.Adam(params, lr=lr)
+        losses = []
+        with torch.enable_grad():
+            for rows in batches:
+                with mode():
+                    loss = self._sft_loss(rows)
+                grads = torch.autograd.grad(loss, params, allow_unused=True)
+                for p, g in zip(params, grads):
+                    p.grad = g if g is not None else torch.zeros_like(p)
+                opt.step()
+                for p in params:
+                    p.grad = None
+                losses.append(float(loss.detach()))
+        return losses
+
+    # -- stages ------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, memories: Sequence[str], template: str, target: DreamTarget, n: int | None = None) -> list[Dream]:
+        """Sample ``n`` (default ``config.dreams``) dreams conditioned on the memories (stage 2)."""
+        cfg, n = self.config, n or self.config.dreams
+        t = TEMPLATES[template]
+        context = "\n".join(memories)[-cfg.context_chars :]
+        prompt = self.dream_fmt.render(f"{t.instruction}\nAnswer: {t.primer}", context)
+        self.engine.model.eval()
+        rolls = []
+        for start in range(0, n, cfg.dreams_per_expert):  # one random expert per batch of dreams
+            params = SamplingParams(temperature=cfg.temperature, max_new_tokens=cfg.dream_tokens,
+                                    n=min(cfg.dreams_per_expert, n - start), seed=int(self.rng.integers(2**31)))
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(target.reader())
+                stack.enter_context(self.generator.on())
+                if cfg.random_expert:
+                    stack.enter_context(self._random_expert(target))
+                rolls += self.engine.generate([prompt], params)
+        dreams = []
+        for r in rolls:
+            text = t.primer.strip() + r.text
+            rows = parse_dream(text, template, max_rows=cfg.max_rows)
+            dreams.append(Dream(prompt, text, tuple(r.token_ids), [(self.fmt.render(q), a) for q, a in rows]))
+        return dreams
+
+    def _random_expert(self, target: DreamTarget):
+        ctx = target.random_expert(self.rng) if target.random_expert is not None else None
+        if ctx is not None:
+            return ctx
+        self.noise.randomize(self.rng, self.config.noise_std)  # no other consolidated expert: a random low-rank direction
+        return self.noise.on()
+
+    def select(self, dreams: list[Dream], tau_rows: list[Row], target: DreamTarget) -> list[int]:
+        """Score every dream by gradient alignment and keep top-k + b random (stage 3); sets ``Dream.score``."""
+        cfg = self.config
+        if cfg.gradient_selection:
+            self.engine.model.eval()
+            with target.student():
+                ref = self._grad(self._tau_loss, tau_rows, target.params)
+                for d in dreams:
+                    rows = self._rows(d.rows)
+                    d.score = gradient_alignment(self._grad(self._sft_loss, rows, target.params), ref) if rows else float("-inf")
+            return select_dreams([d.score for d in dreams], cfg.top_k, cfg.random_extra, self.rng)
+        scores = [0.0 if d.rows else float("-inf") for d in dreams]
+        return select_dreams(scores, 0, cfg.top_k + cfg.random_extra, self.rng)
+
+    def trial(self, dream: Dream, tau_rows: list[Row], tau0: float, target: DreamTarget) -> int:
+        """Fine-tune an isolated copy of the trainable tensors on ``dream``; reward 1 if tau improves (stage 4).
+
+        The tensors are restored in place afterwards, so the model is bit-identical before and after.
+        Sets ``dream.reward`` and ``dream.tau``; an unparseable dream gets reward 0 without a trial.
+        """
+        rows = self._rows(dream.rows)
+        if not rows or not math.isfinite(tau0):
+            dream.reward = 0
+            return 0
+        snap = [p.detach().clone() for p in target.params]
+        try:
+            self.engine.model.eval()
+            self._train(target.params, [rows] * self.config.trial_steps, self.config.lr, target.student)
+            dream.tau = self.tau(tau_rows, target)
+        finally:
+            with torch.no_grad():
+                for p, s in zip(target.params, snap):
+                    p.copy_(s)
+        dream.reward = int(math.isfinite(dream.tau) and dream.tau - tau0 > self.config.min_improvement)
+        return dream.reward
+
+    def learn(self, dreams: list[Dream], target: DreamTarget) -> list[float]:
+        """ReST-EM M-step: SFT of the generator's adapter on the dreams' own tokens (stage 5).
+
+        Only :attr:`generator`'s tensors change. Returns the losses (nats/token); [] without dreams.
+        """
+        rows = [(self.engine.encode([d.prompt])[0], list(d.token_ids)) for d in dreams if d.token_ids]
+        if not rows:
+            return []
+        bs = self.config.batch_size
+        batches = [[rows[i] for i in self.rng.choice(len(rows), min(bs, len(rows)), replace=False)]
+                   for _ in range(self.config.generator_steps)]
+
+        @contextlib.contextmanager
+        def mode():
+            with target.reader(), self.generator.on():
+                yield
+
+        self.engine.model.eval()
+        return self._train(self.generator.parameters(), batches, self.config.generator_lr, mode)
+
+    def apply(self, dreams: list[Dream], tau_rows: list[Row], tau0: float, target: DreamTarget) -> tuple[bool, float, int]:
+        """Train the consolidated level on the dreams' rows; roll back if tau gets worse or NaN (stage 6).
+
+        Returns:
+            (committed, tau after (the restored value on rollback), rows used).
+        """
+        rows = self._rows([r for d in dreams for r in d.rows])
+        if not rows:
+            return False, tau0, 0
+        snap = [p.detach().clone() for p in target.params]
+        bs = min(self.config.batch_size, len(rows))
+        batches = [[rows[i] for i in self.rng.choice(len(rows), bs, replace=False)] for _ in range(self.config.apply_steps)]
+        self.engine.model.eval()
+        losses = self._train(target.params, batches, self.config.lr, target.student)
+        after = self.tau(tau_rows, target)
+        finite = all(math.isfinite(x) for x in losses) and all(bool(torch.isfinite(p).all()) for p in target.params)
+        if finite and math.isfinite(after) and after >= tau0:
+            return True, after, len(rows)
+        with torch.no_grad():
+            for p, s in zip(target.params, snap):
+                p.copy_(s)
+        return False, tau0, len(rows)
+
+    # -- the whole loop ----------------------------------------------------------------------------------
+    def run(self, memories: Sequence[str], queries, target: DreamTarget) -> DreamReport:
+        """One sleep's Dreaming: rounds of generate -> select -> trial -> learn, then apply.
+
+        Args:
+            memories: ``SleepWindow.memories`` (the context C).
+            queries: ``SleepWindow.queries`` (``(prompt, answer | None)`` pairs; answers build tau).
+            target: The consolidated level (see :func:`expert_target`).
+
+        Returns:
+            The :class:`DreamReport`; ``skipped`` says why nothing ran (no evaluator / no memories).
+        """
+        t0, cfg, rep = time.perf_counter(), self.config, DreamReport()
+        stages = dict.fromkeys(("generate", "select", "trial", "learn", "apply"), 0.0)
+        tau_rows = self.evaluator(memories, queries)
+        if not tau_rows or not memories:
+            rep.skipped = "no evaluator (no answered queries)" if not tau_rows else "no memories"
+            rep.seconds = time.perf_counter() - t0
+            return rep
+        template = self.template_for(memories, queries)
+        rep.tau_before = tau0 = self.tau(tau_rows, target)
+        accepted: list[Dream] = []
+        for _ in range(cfg.rounds if cfg.rest_em else 1):
+            s = time.perf_counter()
+            dreams = self.generate(memories, template, target)
+            stages["generate"] += time.perf_counter() - s
+            s = time.perf_counter()
+            keep = self.select(dreams, tau_rows, target)
+            stages["select"] += time.perf_counter() - s
+            s = time.perf_counter()
+            rewards = [self.trial(dreams[i], tau_rows, tau0, target) for i in keep]
+            stages["trial"] += time.perf_counter() - s
+            won = [dreams[i] for i, r in zip(keep, rewards) if r]
+            accepted += won
+            rep.sampled += len(dreams)
+            rep.parsed += sum(bool(d.rows) for d in dreams)
+            rep.trialed += len(keep)
+            rep.rewarded += len(won)
+            rep.sft_steps += cfg.trial_steps * sum(bool(dreams[i].rows) for i in keep)
+            rep.reward_rate.append(len(won) / len(keep) if keep else 0.0)
+            if cfg.rest_em and won:
+                s = time.perf_counter()
+                rep.sft_steps += len(self.learn(won, target))
+                stages["learn"] += time.perf_counter() - s
+        s = time.perf_counter()
+        rep.committed, rep.tau_after, rep.rows_applied = self.apply(accepted, tau_rows, tau0, target)
+        rep.sft_steps += cfg.apply_steps if rep.rows_applied else 0
+        stages["apply"] += time.perf_counter() - s
+        rep.stage_seconds = stages
+        rep.seconds = time.perf_counter() - t0
+        return rep
+
+    # -- state ----------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """The generator's adapter tensors (``"A"``, ``"B"``: lists of CPU tensors) and the RNG state."""
+        return {"A": [a.detach().cpu().clone() for a in self.generator.A],
+                "B": [b.detach().cpu().clone() for b in self.generator.B], "rng": self.rng.bit_generator.state}
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` output (same model and ``generator_rank``).
+
+        Raises:
+            ValueError: a tensor's shape differs.
+        """
+        for name in ("A", "B"):
+            dst = getattr(self.generator, name)
+            if len(state[name]) != len(dst) or any(d.shape != s.shape for d, s in zip(dst, state[name])):
+                raise ValueError(f"dreaming state {name} shapes differ from this generator's "
+                                 f"({len(dst)} x {tuple(dst[0].shape)}); build Dreaming with the same model and generator_rank")
+            for d, s in zip(dst, state[name]):
+                d.copy_(s)
+        self.rng.bit_generator.state = state["rng"]

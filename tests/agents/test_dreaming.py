@@ -1,0 +1,342 @@
+"""Dreaming (agents/dreaming.py) and the SEAL baseline on the tiny preset: real values, a few seconds."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from agents.dreaming import (
+    Dream,
+    Dreaming,
+    DreamingConfig,
+    expert_target,
+    gradient_alignment,
+    load_dreaming_config,
+    parse_dream,
+    select_dreams,
+)
+from agents.memory.experts import ExpertConfig, ExpertMemory
+from agents.seal import SEALAgent
+from sleep_env.types import SleepReport, SleepWindow
+
+CONFIGS = Path(__file__).resolve().parents[2] / "examples" / "configs"
+Q = "Question: Where does Ann live?\nAnswer: Ann lives in"
+MEMORIES = ("Ann lives in Rome.", "Bob lives in Oslo.")
+QUERIES = ((Q, "Rome"),)
+
+
+@pytest.fixture
+def setup(engine):
+    """Engine + a memory with one active, trainable-on-demand expert (B = 0) + its DreamTarget."""
+    mem = ExpertMemory(engine.model, ExpertConfig(d_low=8, pool_size=2))
+    slot = mem.expand(1)
+    mem.freeze_all()
+    return engine, mem, slot, expert_target(mem, slot)
+
+
+def _dreaming(engine, **kw) -> Dreaming:
+    return Dreaming(engine, DreamingConfig(**{"dream_tokens": 24, "dreams": 3, **kw}))
+
+
+def _dream(d: Dreaming, pairs) -> Dream:
+    return Dream(prompt="p", text="", token_ids=(), rows=[(d.fmt.render(q), a) for q, a in pairs])
+
+
+def _state(model, d: Dreaming | None = None) -> dict[str, torch.Tensor]:
+    sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if d is not None:
+        sd.update({f"gen{i}": p.detach().clone() for i, p in enumerate(d.generator.parameters())})
+    return sd
+
+
+def _identical(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+ALIGNED = [(Q, "Rome")]
+CONFLICT = [(Q, "Oslo and Bergen")]
+UNRELATED = [("Question: What colour is the sky?\nAnswer:", "xq 7 7 7")]
+
+
+# -- pure functions ------------------------------------------------------------------------------------------
+def test_gradient_alignment_values():
+    g, r = torch.tensor([1.0, 0.0]), torch.tensor([2.0, 0.0])
+    assert gradient_alignment(g, r) == pytest.approx(1.0)
+    assert gradient_alignment(torch.tensor([0.0, 3.0]), r) == pytest.approx(0.0)
+    assert gradient_alignment(-g, r) == pytest.approx(-1.0)
+    assert gradient_alignment(g, r, "dot") == pytest.approx(2.0)
+    assert gradient_alignment(torch.tensor([3.0, 4.0]), r, "norm") == pytest.approx(5.0)
+    assert gradient_alignment(torch.zeros(2), r) == 0.0
+    assert gradient_alignment(torch.tensor([float("nan"), 0.0]), r) == float("-inf")
+    with pytest.raises(ValueError, match="kind"):
+        gradient_alignment(g, r, "bogus")
+
+
+def test_select_dreams_keeps_topk_plus_b_random():
+    scores = [0.1, 0.9, float("-inf"), 0.5, 0.3, 0.2]
+    for seed in range(5):
+        keep = select_dreams(scores, 2, 2, np.random.default_rng(seed))
+        assert len(keep) == 4 and len(set(keep)) == 4
+        assert keep[:2] == [1, 3]  # the top-2 by score, best first
+        assert set(keep[2:]) <= {0, 2, 4, 5}
+    assert select_dreams(scores, 10, 3, np.random.default_rng(0)) == [1, 3, 4, 5, 0, 2]  # capped at len
+    assert select_dreams([0.2, 0.1], 0, 1, np.random.default_rng(0)) in ([0], [1])
+
+
+def test_parse_dream_never_raises_and_reads_each_template():
+    text = "Question: Where does Ann live?\nAnswer: Ann lives in Rome.\nQuestion: Who lives in Oslo?\nAnswer: Bob"
+    assert parse_dream(text, "qa") == [("Question: Where does Ann live?\nAnswer:", "Ann lives in Rome."),
+                                       ("Question: Who lives in Oslo?\nAnswer:", "Bob")]
+    assert parse_dream("Q: Who is Ann?\nThe answer is a baker\nQuestion: x?\nWhatever", "qa") == [
+        ("Question: Who is Ann?\nAnswer:", "a baker")]
+    assert parse_dream("1. Ann lives in Rome.\n2. Rome\n- Bob likes the sea", "implications") == [
+        ("Recall what you know.\nAnswer:", "Ann lives in Rome."), ("Recall what you know.\nAnswer:", "Bob likes the sea")]
+    arc = parse_dream("Input:\n01\n10\nOutput:\n10\n01\n", "arc")
+    assert len(arc) == 1 and arc[0][1] == "10\n01" and "01\n10" in arc[0][0]
+    for garbage in ("", "\x00\x01 ??", "Question: only a question", "Answer: x", None, 42):
+        for template in ("qa", "arc"):
+            assert parse_dream(garbage, template) == []
+    assert len(parse_dream("\n".join(f"line number {i} here" for i in range(20)), "implications", max_rows=3)) == 3
+
+
+def test_config_validation_names_the_field():
+    for kw, field in [({"dreams": 0}, "dreams"), ({"lr": 0.0}, "lr"), ({"top_k": 0, "random_extra": 0}, "top_k"),
+                      ({"template": "poem"}, "template"), ({"evaluator": "f1"}, "evaluator"),
+                      ({"min_improvement": -1.0}, "min_improvement"), ({"random_extra": -1}, "random_extra")]:
+        with pytest.raises(ValueError, match=field):
+            DreamingConfig(**kw)
+
+
+def test_paper_example_configs_load():
+    squad = load_dreaming_config(CONFIGS / "dreaming_squad.yaml")
+    arc = load_dreaming_config(CONFIGS / "dreaming_arc.yaml")
+    assert squad.dreams == 5 and squad.template == "implications"
+    assert arc.dreams == 60 and arc.top_k + arc.random_extra == 60 - 45 and arc.template == "arc"
+    facts = load_dreaming_config(CONFIGS / "dreaming_facts.yaml")
+    assert facts.template == "qa"
+
+
+def test_load_dreaming_config_names_a_bad_key(tmp_path):
+    path = tmp_path / "d.yaml"
+    path.write_text("dreaming: {dreams: 3, dreamz: 4}\n")
+    with pytest.raises(ValueError, match="dreamz"):
+        load_dreaming_config(path)
+    path.write_text("sleep: {steps: 3}\n")
+    with pytest.raises(ValueError, match="dreaming"):
+        load_dreaming_config(path)
+
+
+# -- stages on the tiny model -------------------------------------------------------------------------------
+def test_teacher_forced_logprobs_match_the_engine(engine):
+    d = _dreaming(engine)
+    prompts, completions = ["hello there", "a"], [" world!", " bcdefgh"]
+    rows = [(engine.encode([p])[0], engine.tokenizer(c, add_special_tokens=False)["input_ids"]) for p, c in zip(prompts, completions)]
+    with torch.no_grad():
+        ours = d._logprobs(rows)
+    for a, b in zip(ours, engine.score(prompts, completions)):
+        np.testing.assert_allclose(a.double().numpy(), b, atol=1e-5)
+
+
+def test_selection_picks_the_aligned_dream(setup):
+    engine, _, _, target = setup
+    d = _dreaming(engine, top_k=1, random_extra=0)
+    tau_rows = d.evaluator(MEMORIES, QUERIES)
+    dreams = [_dream(d, UNRELATED), _dream(d, ALIGNED), _dream(d, [])]
+    keep = d.select(dreams, tau_rows, target)
+    assert keep == [1]
+    assert dreams[1].score > 0.9 > dreams[0].score  # same answer tokens as tau (plus EOS): near-parallel gradients
+    assert dreams[2].score == float("-inf")  # no rows: ranked last
+
+
+def test_selection_count_and_random_switch(setup):
+    engine, _, _, target = setup
+    d = _dreaming(engine, top_k=2, random_extra=1)
+    tau_rows = d.evaluator(MEMORIES, QUERIES)
+    pairs = [ALIGNED, UNRELATED, CONFLICT, [("Question: Where does Bob live?\nAnswer: Bob lives in", "Oslo")], [], ALIGNED + UNRELATED]
+    dreams = [_dream(d, p) for p in pairs]
+    keep = d.select(dreams, tau_rows, target)
+    by_score = sorted(range(len(dreams)), key=lambda i: -dreams[i].score)
+    assert len(keep) == 3 and len(set(keep)) == 3 and keep[:2] == by_score[:2]
+    d2 = _dreaming(engine, top_k=2, random_extra=1, gradient_selection=False)
+    dreams2 = [_dream(d2, p) for p in pairs]
+    keep2 = d2.select(dreams2, tau_rows, target)
+    assert len(keep2) == 3 and all(math.isnan(x.score) for x in dreams2)  # no gradients computed
+
+
+def test_trial_isolation_and_reward_iff_tau_improves(setup):
+    engine, mem, _, target = setup
+    d = _dreaming(engine, trial_steps=3, lr=3e-2, apply_steps=10)
+    tau_rows = d.evaluator(MEMORIES, QUERIES)
+    # first teach the expert "Rome" (a random model's tau is so low that any byte-level SFT raises it)
+    assert d.apply([_dream(d, ALIGNED)], tau_rows, d.tau(tau_rows, target), target)[0]
+    tau0 = d.tau(tau_rows, target)
+    before = _state(engine.model, d)
+    good, bad, empty = _dream(d, ALIGNED), _dream(d, CONFLICT), _dream(d, [])
+    assert d.trial(good, tau_rows, tau0, target) == 1 and good.tau > tau0
+    assert _identical(before, _state(engine.model, d))  # the trial left every weight and buffer bit-identical
+    r_bad = d.trial(bad, tau_rows, tau0, target)
+    assert r_bad == int(bad.tau > tau0) and r_bad == 0
+    assert d.trial(empty, tau_rows, tau0, target) == 0 and math.isnan(empty.tau)
+    assert _identical(before, _state(engine.model, d))
+    assert d.tau(tau_rows, target) == tau0
+    strict = _dreaming(engine, trial_steps=3, lr=3e-2, min_improvement=1e6)
+    assert strict.trial(_dream(strict, ALIGNED), tau_rows, tau0, target) == 0  # improvement below the margin
+    assert not bool(mem.blocks[0].trainable.any())  # the student mode restored the trainable masks
+
+
+def test_apply_commits_improvements_and_rolls_back_regressions(setup, monkeypatch):
+    engine, _, _, target = setup
+    d = _dreaming(engine, apply_steps=10, lr=3e-2)
+    tau_rows = d.evaluator(MEMORIES, QUERIES)
+    tau0 = d.tau(tau_rows, target)
+    before = _state(engine.model)
+    committed, tau1, n = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target)
+    assert committed and n == 1 and tau1 > tau0 and d.tau(tau_rows, target) == tau1
+    assert not _identical(before, _state(engine.model))
+    taught = _state(engine.model)
+    assert d.apply([_dream(d, CONFLICT)], tau_rows, tau1, target) == (False, tau1, 1)  # tau got worse
+    assert _identical(taught, _state(engine.model))  # rolled back bit for bit
+
+    def nan_train(params, batches, lr, mode):
+        with torch.no_grad():
+            for p in params:
+                p.fill_(float("nan"))
+        return [float("nan")]
+
+    monkeypatch.setattr(d, "_train", nan_train)
+    assert d.apply([_dream(d, ALIGNED)], tau_rows, tau1, target)[0] is False
+    assert _identical(taught, _state(engine.model))
+    assert d.apply([_dream(d, [])], tau_rows, tau1, target) == (False, tau1, 0)  # nothing to apply
+
+
+def test_exact_match_evaluator(setup):
+    engine, _, _, target = setup
+    d = _dreaming(engine, apply_steps=40, lr=3e-2, evaluator="exact")
+    tau_rows = d.evaluator(MEMORIES, QUERIES)
+    assert d.tau(tau_rows, target) == 0.0  # a random model does not answer "Rome"
+    assert d.apply([_dream(d, ALIGNED)], tau_rows, 0.0, target) == (True, 1.0, 1)  # after SFT on the answer it does
+    assert d.tau([], target) != d.tau([], target)  # nan without rows
+
+
+def test_rest_em_trains_only_the_generator(setup):
+    engine, _, _, target = setup
+    d = _dreaming(engine, generator_steps=3, generator_lr=1e-2)
+    (dream,) = d.generate(MEMORIES, "qa", target, n=1)
+    assert dream.token_ids and dream.text.startswith("Question:")
+    model_before, gen_before = _state(engine.model), [p.detach().clone() for p in d.generator.parameters()]
+    losses = d.learn([dream], target)
+    assert len(losses) == 3 and all(math.isfinite(x) for x in losses) and losses[-1] < losses[0]
+    assert _identical(model_before, _state(engine.model))  # the model (experts included) did not move
+    assert any(not torch.equal(a, b) for a, b in zip(gen_before, d.generator.parameters()))
+    assert all(p.grad is None for p in engine.model.parameters())
+
+
+def test_random_expert_picks_an_older_expert(setup):
+    engine, mem, slot, target = setup
+    assert target.random_expert(np.random.default_rng(0)) is None  # only today's expert is active
+    other = mem.expand(1)
+    with torch.no_grad():
+        for blk in mem.blocks:
+            blk.B[other].normal_()
+    mem.freeze_all()
+    rows = [(engine.encode(["Ann"])[0], engine.encode([" lives"])[0])]
+    d = _dreaming(engine)
+    with target.reader():
+        plain = d._logprobs(rows)[0]
+    with target.reader(), target.random_expert(np.random.default_rng(0)):
+        assert [bool(blk.enabled[slot]) for blk in mem.blocks] == [False] * len(mem.blocks)
+        noisy = d._logprobs(rows)[0]
+    assert not torch.allclose(plain, noisy)
+    assert all(bool(blk.enabled.all()) for blk in mem.blocks)  # restored
+
+
+def test_run_end_to_end_counts_and_switches(engine):
+    mem = ExpertMemory(engine.model, ExpertConfig(d_low=8, pool_size=2))
+    slot = mem.expand(1)
+    mem.freeze_all()
+    target = expert_target(mem, slot)
+    d = _dreaming(engine, dreams=4, top_k=1, random_extra=1, rounds=2, template="implications")
+    rep = d.run(MEMORIES, QUERIES, target)
+    assert rep.skipped == "" and rep.sampled == 8 and rep.trialed == 4 and len(rep.reward_rate) == 2
+    assert 0 <= rep.rewarded <= rep.trialed and all(0.0 <= r <= 1.0 for r in rep.reward_rate)
+    assert rep.tau_before < 0 and rep.seconds > 0 and set(rep.stage_seconds) == {"generate", "select", "trial", "learn", "apply"}
+    assert rep.committed == (rep.rows_applied > 0 and rep.tau_after >= rep.tau_before)
+    metrics = rep.to_metrics()
+    assert {"dream_reward_rate_r0", "dream_reward_rate_r1", "dream_seconds", "dream_tau_before"} <= set(metrics)
+    SleepReport(seconds=1.0, steps=rep.sft_steps, metrics=metrics)  # valid as SleepReport metrics
+    one = _dreaming(engine, dreams=2, rest_em=False, random_expert=False).run(MEMORIES, QUERIES, target)
+    assert len(one.reward_rate) == 1 and one.sampled == 2
+    none = d.run(MEMORIES, ((Q, None),), target)
+    assert none.skipped.startswith("no evaluator") and none.sampled == 0
+
+
+def test_template_and_evaluator_per_family(engine):
+    d = _dreaming(engine)
+    arc_mem = ("ARC task x, demonstrations:\nInput:\n01\n10\nOutput:\n1\n\nInput:\n00\n00\nOutput:\n0\n",)
+    assert d.template_for(arc_mem, ()) == "arc"
+    assert d.template_for(MEMORIES, QUERIES) == "qa"
+    assert d.template_for(MEMORIES, ((Q, None),)) == "implications"
+    assert len(d.evaluator(arc_mem, ())) == 2  # each demonstration becomes a closed-book query
+    assert len(d.evaluator(MEMORIES, QUERIES + ((Q, "Rome"), ("other", "")))) == 1  # duplicates / empty answers dropped
+    assert all(DreamingConfig(template=t).template == t for t in ("qa", "implications", "arc"))
+
+
+def test_dreaming_state_round_trip(engine):
+    d = _dreaming(engine)
+    with torch.no_grad():
+        d.generator.B[0].fill_(0.5)
+    state = d.state_dict()
+    d2 = _dreaming(engine)
+    d2.load_state_dict(state)
+    assert torch.equal(d2.generator.B[0], d.generator.B[0])
+    bad = {**state, "A": state["A"][:1]}
+    with pytest.raises(ValueError, match="generator_rank"):
+        d2.load_state_dict(bad)
+
+
+def test_seal_agent_sleeps_and_answers(tiny):
+    from agents.engine import TransformersEngine
+
+    model, tok = tiny
+    agent = SEALAgent(TransformersEngine(model, tok, batch_size=4),
+                      DreamingConfig(dreams=2, top_k=1, random_extra=0, rounds=1, dream_tokens=16, template="implications"),
+                      experts=ExpertConfig(d_low=8, pool_size=1))
+    window = SleepWindow(level=1, memories=MEMORIES, queries=QUERIES, step_budget=10, model_version=0, experience=0)
+    report = agent.sleep(window)
+    assert isinstance(report, SleepReport) and report.metrics["dream_sampled"] == 2.0
+    assert agent.engine.model_version == 1 and agent.sleeps == 1
+    assert len(agent.answer([Q, Q], ["Ann lives in Rome.", ""])) == 2
+    assert agent.act({"kind": 1, "prompt": Q, "context": "", "may_sleep": 1})["sleep"] == 1
+    state = agent.state_dict()
+    agent.load_state_dict(state)
+    with pytest.raises(ValueError, match="SEALAgent"):
+        agent.load_state_dict({"kind": "sleep"})
+
+
+def test_sleep_agent_dreams_after_consolidation(tiny):
+    from agents import SleepAgent, SleepAgentConfig
+    from agents.engine import TransformersEngine
+
+    model, tok = tiny
+    cfg = SleepAgentConfig(steps=2, batch_size=4, replay_per_batch=1, experts=ExpertConfig(d_low=8, pool_size=2))
+    dreaming = DreamingConfig(dreams=2, top_k=1, random_extra=0, rounds=1, dream_tokens=16, template="implications")
+    agent = SleepAgent(TransformersEngine(model, tok, batch_size=4), cfg, dreaming=dreaming)
+    window = SleepWindow(level=1, memories=MEMORIES, queries=QUERIES, step_budget=10, model_version=0, experience=0)
+    report = agent.sleep(window)
+    m = report.metrics
+    assert m["dream_sampled"] == 2.0 and m["dream_trialed"] == 1.0 and agent.sleeps == 1
+    assert 0 < m["seconds_consolidation"] and 0 < m["seconds_dreaming"]
+    assert m["seconds_consolidation"] + m["seconds_dreaming"] <= report.seconds
+    assert not bool(agent.memory.blocks[0].trainable.any())  # frozen again after dreaming
+    state = agent.state_dict()
+    assert "dreaming" in state
+    agent.load_state_dict(state)
+    from agents.models import tiny_model, tiny_tokenizer
+
+    plain = SleepAgent(TransformersEngine(tiny_model(seed=0), tiny_tokenizer(), batch_size=4), cfg)
+    assert plain.dreaming is None and "dreaming" not in plain.state_dict()
+    assert not any(k.startswith("dream_") for k in plain.sleep(window).metrics)

@@ -12,9 +12,28 @@ from __future__ import annotations
 
 import math
 import numbers
+import time
 from pathlib import Path
 
 __all__ = ["ScalarLogger"]
+
+
+def _wait_past_existing_event_files(logdir: Path) -> None:
+    """Sleep (at most ~1 s) until a new event file will sort after every file already in ``logdir``.
+
+    TensorBoard reads a directory's event files in name order, and a name starts with the creation
+    time in whole seconds, then host and pid. A resumed writer created in the same second as the
+    interrupted one could sort first (a smaller pid), and its purge of the interrupted run's later
+    steps would then be applied before those steps are read: the curve would loop back.
+    """
+    stamps = []
+    for f in logdir.glob("events.out.tfevents.*"):
+        part = f.name.split(".")[3] if len(f.name.split(".")) > 3 else ""
+        if part.isdigit():
+            stamps.append(int(part))
+    if stamps:
+        while int(time.time()) <= max(stamps):
+            time.sleep(0.05)
 
 
 class ScalarLogger:
@@ -37,6 +56,8 @@ class ScalarLogger:
 
             raise DependencyNotInstalled("TensorBoard logging needs tensorboard: pip install tensorboard") from None
         self.logdir = Path(logdir)
+        if purge_step is not None:
+            _wait_past_existing_event_files(self.logdir)
         self._writer = SummaryWriter(log_dir=str(self.logdir), purge_step=purge_step, flush_secs=10)
         self._last: dict[str, int] = {}
         self._floor = -1 if purge_step is None else purge_step - 1

@@ -47,19 +47,20 @@ def _smollm2_gguf_folder() -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def _convert_smollm2(target: Path) -> None:
-    """Dequantise the shipped GGUF file once and save a safetensors copy at ``target`` atomically."""
-    folder = _smollm2_gguf_folder()
-    _log(f"converting SmolLM2-135M-Instruct from {folder / _GGUF_NAME} to {target} (once, ~20 s) ...")
-    tok = AutoTokenizer.from_pretrained(folder, gguf_file=_GGUF_NAME)
-    gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=_GGUF_NAME, dtype=torch.float32)
+def _dequantised(folder: Path, gguf_name: str):
+    """Load a GGUF model + tokenizer from ``folder`` and rebuild it as a plain fp32 model (savable)."""
+    tok = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_name)
+    gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_name, dtype=torch.float32)
     config = gguf_model.config
-    if hasattr(config, "quantization_config"):
+    if hasattr(config, "quantization_config"):  # a GGUF-loaded model cannot save_pretrained as is
         del config.quantization_config
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(gguf_model.state_dict(), strict=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".tmp-", dir=target.parent))
+    return model, tok
+
+
+def _publish(model, tok, tmp: Path, target: Path) -> None:
+    """Save into the scratch dir ``tmp`` and move it to ``target`` atomically (``tmp`` removed on error)."""
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
@@ -71,6 +72,15 @@ def _convert_smollm2(target: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _log("conversion done")
+
+
+def _convert_smollm2(target: Path) -> None:
+    """Dequantise the shipped GGUF file once and save a safetensors copy at ``target`` atomically."""
+    folder = _smollm2_gguf_folder()
+    _log(f"converting SmolLM2-135M-Instruct from {folder / _GGUF_NAME} to {target} (once, ~20 s) ...")
+    model, tok = _dequantised(folder, _GGUF_NAME)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _publish(model, tok, Path(tempfile.mkdtemp(prefix=target.name + ".tmp-", dir=target.parent)), target)
 
 
 def tiny_tokenizer():
@@ -155,24 +165,12 @@ def _convert_gemma3(target: Path) -> None:
     try:
         gguf = pkg.assemble(tmp / pkg.MODEL_NAME)
         _log(f"converting Gemma-3-270M from {gguf} to {target} (once, ~1-4 min) ...")
-        tok = AutoTokenizer.from_pretrained(tmp, gguf_file=gguf.name)
-        gguf_model = AutoModelForCausalLM.from_pretrained(tmp, gguf_file=gguf.name, dtype=torch.float32)
-        config = gguf_model.config
-        if hasattr(config, "quantization_config"):
-            del config.quantization_config
-        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-        model.load_state_dict(gguf_model.state_dict(), strict=True)
-        gguf.unlink()
-        model.save_pretrained(tmp, safe_serialization=True)
-        tok.save_pretrained(tmp)
-        if target.exists():  # another process finished first
-            shutil.rmtree(tmp)
-        else:
-            os.replace(tmp, target)
+        model, tok = _dequantised(tmp, gguf.name)
+        gguf.unlink()  # the assembled GGUF must not end up in the published folder
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _log("conversion done")
+    _publish(model, tok, tmp, target)
 
 
 def load_model(name: str = SMOLLM2, *, dtype: torch.dtype = torch.float32):

@@ -16,3 +16,12 @@ def tiny():
 def engine(tiny):
     model, tok = tiny
     return TransformersEngine(model, tok, batch_size=4)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One torch thread: tiny matmuls are ~100x slower when threads oversubscribe a loaded CPU."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -40,14 +40,6 @@ WINDOW = SleepWindow(
 SMALL = SleepAgentConfig(steps=3, batch_size=4, replay_per_batch=1, lr=1e-2, experts=ExpertConfig(d_low=4, pool_size=2))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: tiny matmuls are ~100x slower when threads oversubscribe a loaded CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _engine(seed: int = 0) -> TransformersEngine:
     return TransformersEngine(tiny_model(seed=seed), tiny_tokenizer(), batch_size=8)

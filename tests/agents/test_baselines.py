@@ -16,13 +16,6 @@ WINDOW = SleepWindow(level=1, memories=("Ann Berg lives in Rome.", "Bob Stone wo
 CFG = SleepAgentConfig(steps=3, batch_size=2, replay_per_batch=1, experts=ExpertConfig(d_low=4, pool_size=3))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _base(model) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in model.state_dict().items() if not k.endswith((".A", ".B", ".active", ".trainable"))}

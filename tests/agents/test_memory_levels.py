@@ -12,13 +12,6 @@ import torch
 from agents.memory import ExpertConfig, ExpertMemory, PoolExhausted
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _gpt2():
     from transformers import GPT2Config, GPT2LMHeadModel

@@ -32,13 +32,6 @@ CFG = SleepAgentConfig(steps=2, batch_size=3, replay_per_batch=1, lr=1e-2, min_r
                        experts=ExpertConfig(d_low=4, pool_size=2, levels=2))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _agent(cfg: SleepAgentConfig = CFG) -> SleepAgent:
     return SleepAgent(TransformersEngine(tiny_model(), tiny_tokenizer(), batch_size=8), cfg)

@@ -22,7 +22,7 @@ from sleep_env.stream import ExperienceConfig, StreamConfig
 
 __all__ = ["RunConfig", "SleepSettings", "load_config", "config_to_dict"]
 
-AGENT_NAMES = ("in-context", "sleep", "sft", "sdft")
+AGENT_NAMES = ("in-context", "sleep", "sft", "sdft", "seal")
 MODEL_PRESETS = ("smollm2-135m", "smollm2-135m-instruct", "tiny", "gemma3-270m", "gemma-3-270m")
 """Model names ``agents.models.load_model`` knows (a test keeps the two lists in step)."""
 
@@ -111,6 +111,9 @@ class RunConfig:
         queries_per_experience: Wake-time questions per experience (with feedback), >= 0.
         context_chars: Short-term memory capacity in characters.
         sleep_period: Steps between sleeps (FixedInterval); 0 = one experience (study + queries).
+        dreaming: Dreaming after each consolidation, as a mapping of ``agents.dreaming.DreamingConfig``
+            fields (``{}`` = its defaults); used by the ``sleep`` and ``seal`` agents. ``None``
+            (default) = no Dreaming (``seal`` then uses DreamingConfig's defaults).
         schedule: Another sleep schedule, as a name or ``{name: ..., parameters}`` (see
             ``sleep_env.make_schedule``), e.g. ``{name: multi-level, periods: [12, 24]}``. ``None``
             (default) = ``FixedInterval(period)`` with the period from ``sleep_period``.
@@ -133,6 +136,7 @@ class RunConfig:
     context_chars: int = 2000
     sleep_period: int = 0
     schedule: dict[str, Any] | None = None
+    dreaming: dict[str, Any] | None = None
     fresh_facts: int = 12
     probe_stem: str = "canonical"
     match: str = "contains"
@@ -338,6 +342,25 @@ def _schedule_spec(path: str, value: Any) -> dict[str, Any] | None:
         raise ConfigError(msg if path == "schedule" else f"{path}: {msg}") from None
 
 
+def _dreaming_spec(path: str, value: Any) -> dict[str, Any] | None:
+    """Validate a ``dreaming:`` mapping by building ``agents.dreaming.DreamingConfig`` (imports torch)."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{path} must be a mapping of DreamingConfig fields (e.g. {{dreams: 4, top_k: 1}}) or empty, got {value!r}")
+    from agents.dreaming import DreamingConfig
+
+    names = [f.name for f in dataclasses.fields(DreamingConfig)]
+    bad = sorted(str(k) for k in value if k not in names)
+    if bad:
+        raise ConfigError(f"unknown {path} key(s) {bad}; known: {', '.join(names)} (check the spelling)")
+    try:
+        DreamingConfig(**value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return dict(value)
+
+
 def _build(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
     if not isinstance(data, Mapping):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping of keys to values, got {data!r}")
@@ -351,6 +374,8 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
         typ = fields[key].type
         if key == "schedule":
             kwargs[key] = _schedule_spec(f"{prefix}{key}", value)
+        elif key == "dreaming":
+            kwargs[key] = _dreaming_spec(f"{prefix}{key}", value)
         elif key == "stream":
             kwargs[key] = _stream_spec(f"{prefix}{key}", value)
         elif typ == "SleepSettings":

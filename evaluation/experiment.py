@@ -174,7 +174,18 @@ def _make_agent(name: str, cfg: RunConfig):
         experts=ExpertConfig(d_low=s.d_low, pool_size=s.pool_size, first_layer=s.first_layer, levels=s.levels),
         alpha=s.alpha, gamma=s.gamma, z0=s.z0, expand=s.expand, min_retention=s.min_retention, seed=cfg.seed,
     )
-    return {"sleep": SleepAgent, "sft": SFTSleepAgent, "sdft": SDFTSleepAgent}[name](engine, acfg)
+    dreaming = None
+    if cfg.dreaming is not None or name == "seal":
+        from agents.dreaming import DreamingConfig
+
+        dreaming = DreamingConfig(**(cfg.dreaming or {}))
+    if name == "seal":
+        from agents.seal import SEALAgent
+
+        return SEALAgent(engine, dreaming, seed=cfg.seed)
+    if name == "sleep":
+        return SleepAgent(engine, acfg, dreaming=dreaming)
+    return {"sft": SFTSleepAgent, "sdft": SDFTSleepAgent}[name](engine, acfg)
 
 
 def _logger(quiet: bool) -> Callable[[str], None]:
@@ -287,7 +298,7 @@ def _run_agent(name: str, cfg: RunConfig, adir: Path, ckpt: dict | None, *, quie
     bar = tqdm(total=n_items, desc=f"[{name}] seed {cfg.seed}", unit="item", disable=quiet, file=sys.stderr,
                leave=False, dynamic_ncols=True)
     inner = _make_agent(name, cfg)
-    agent = _Measured(inner, cfg, log, routed=name != "in-context", bar=bar)
+    agent = _Measured(inner, cfg, log, routed=name in ("sleep", "sft", "sdft"), bar=bar)
     stateful = isinstance(inner, StatefulAgent)
     probes: list[dict[str, Any]] = []
     prior_seconds = 0.0

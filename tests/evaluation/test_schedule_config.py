@@ -94,3 +94,33 @@ def test_model_presets_agree_with_load_model() -> None:
     for name in MODEL_PRESETS:  # every preset is a name load_model branches on
         assert f'"{name}"' in open(models.__file__).read() or name in (models.SMOLLM2, models.TINY, models.GEMMA3)
     assert {models.SMOLLM2, models.TINY, models.GEMMA3} <= set(MODEL_PRESETS)
+
+
+def test_dreaming_key_is_validated_against_dreaming_config() -> None:
+    assert load_config("dreaming: {dreams: 2, top_k: 1}").dreaming == {"dreams": 2, "top_k": 1}
+    assert load_config("agents: [seal]").dreaming is None
+    with pytest.raises(ConfigError, match=r"unknown dreaming key\(s\) \['drems'\].*dreams"):
+        load_config("dreaming: {drems: 3}")
+    with pytest.raises(ConfigError, match="dreaming: dreams must be"):
+        load_config("dreaming: {dreams: -1}")
+    with pytest.raises(ConfigError, match="dreaming must be a mapping"):
+        load_config("dreaming: 3")
+
+
+def test_run_with_dreaming_and_the_seal_agent(tmp_path: Path, capsys) -> None:
+    import json
+
+    cfg = tmp_path / "d.yaml"
+    cfg.write_text(
+        "model: tiny\nagents: [sleep, seal]\nexperiences: 2\nfacts_per_experience: 3\nqueries_per_experience: 3\n"
+        "threads: 1\nsleep: {steps: 2, batch_size: 4, replay_per_batch: 1}\n"
+        "dreaming: {dreams: 2, top_k: 1, random_extra: 0, rounds: 1}\n"
+    )
+    assert main(["run", str(cfg), "--out", str(tmp_path / "run"), "--quiet", "--no-tensorboard"]) == 0
+    def reports(agent):
+        return json.loads((tmp_path / "run" / agent / "lifetime.json").read_text())["sleep_reports"]
+
+    assert [r["metrics"]["dream_sampled"] for r in reports("seal")] == [2, 2]
+    sleep = reports("sleep")  # Dreaming follows a committed consolidation only (the tiny model's 2nd is rolled back)
+    assert sleep[0]["committed"] and sleep[0]["metrics"]["dream_sampled"] == 2
+    assert all(("dream_sampled" in r["metrics"]) == r["committed"] for r in sleep)

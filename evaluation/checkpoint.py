@@ -91,11 +91,17 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for a damaged file
         raise SleepEnvError(
-            f"checkpoint {str(path)!r} is corrupt or not a checkpoint ({type(exc).__name__}: {str(exc)[:100]}); {fix}"
+            f"checkpoint {str(path)!r} is corrupt or not a checkpoint ({type(exc).__name__}: {_first_words(exc)}); {fix}"
         ) from None
     if not isinstance(data, dict) or data.get("format") != _FORMAT or data.get("version") != 1:
         raise SleepEnvError(f"{str(path)!r} is not a sleep-env checkpoint (version 1); {fix}")
     try:
         return {"loop": json.loads(data["loop"]), "agent": data["agent"], "extra": json.loads(data["extra"])}
     except (KeyError, TypeError, ValueError) as exc:
-        raise SleepEnvError(f"checkpoint {str(path)!r} is corrupt ({type(exc).__name__}: {exc}); {fix}") from None
+        raise SleepEnvError(f"checkpoint {str(path)!r} is corrupt ({type(exc).__name__}: {_first_words(exc)}); {fix}") from None
+
+
+def _first_words(exc: BaseException, limit: int = 120) -> str:
+    """The first line of an exception's message, cut at a word boundary (torch's messages run long)."""
+    text = (str(exc).strip().splitlines() or [""])[0]
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."

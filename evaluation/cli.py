@@ -61,6 +61,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from evaluation.compare import compare, format_table, load_compare_config
 
+    if args.workers < 0:
+        raise SleepEnvError(f"--workers must be >= 0 (0 = one per CPU core), got {args.workers}; pass e.g. --workers 2")
     ccfg = load_compare_config(Path(args.config))
     out = Path(args.out or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}")
     result = compare(ccfg, out, executor=args.executor, address=args.address, workers=args.workers,

@@ -201,19 +201,13 @@ def compare(
     Raises:
         SleepEnvError: If ``out`` is used and ``force`` is not set, or ``executor`` is unknown.
     """
-    import shutil
-
     from tqdm import tqdm
+
+    from evaluation.experiment import claim_output_dir
 
     if executor not in ("local", "ray"):
         raise SleepEnvError(f"executor must be 'local' or 'ray', got {executor!r}")
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        if not force or not out.is_dir():
-            raise SleepEnvError(f"compare directory {str(out)!r} already exists and is not an empty folder; "
-                                "pass a new --out or --force to overwrite it")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_output_dir(out, force=force, what="compare directory")
     cells = config.cells()
     for c in cells:
         c["rel_dir"] = f"runs/{c['schedule']}/{c['agent']}/seed_{c['seed']}"  # relative: the directory may move

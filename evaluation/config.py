@@ -146,10 +146,10 @@ class RunConfig:
     def __post_init__(self) -> None:
         for name in ("experiences", "facts_per_experience", "context_chars", "fresh_facts"):
             if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}; write e.g. {name}: {getattr(RunConfig, name)}")
         for name in ("queries_per_experience", "sleep_period", "threads"):
             if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}; write e.g. {name}: 0")
         if self.probe_stem not in ("canonical", "reworded"):
             raise ConfigError(f"probe_stem must be 'canonical' or 'reworded', got {self.probe_stem!r}")
         # a bare name must be a preset (a typo fails here, before any run); anything with a path
@@ -164,7 +164,11 @@ class RunConfig:
             raise ConfigError(f"match must be 'contains' or 'exact', got {self.match!r}")
         bad = [a for a in self.agents if a not in AGENT_NAMES]
         if bad or not self.agents:
-            raise ConfigError(f"agents must be a non-empty list from {list(AGENT_NAMES)}, got {list(self.agents)}")
+            import difflib
+
+            close = difflib.get_close_matches(bad[0], AGENT_NAMES, n=1) if bad else []
+            hint = f" (did you mean {close[0]!r} for {bad[0]!r}?)" if close else ""
+            raise ConfigError(f"agents must be a non-empty list from {list(AGENT_NAMES)}, got {list(self.agents)}{hint}")
         if self.schedule is not None and self.sleep_period:
             raise ConfigError(
                 f"sleep_period={self.sleep_period} and schedule={self.schedule} both set; sleep_period is the "

@@ -72,6 +72,34 @@ def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def claim_output_dir(out: str | Path, *, force: bool, what: str, also: str = "") -> Path:
+    """Create ``out`` as an empty folder for a new run or comparison (runs never mix).
+
+    Args:
+        out: The folder to write.
+        force: Delete a used folder first (never a file).
+        what: How errors name it (``"run directory"``).
+        also: Extra advice for a used folder (e.g. ``"--resume it, "``).
+
+    Returns:
+        ``out`` as a Path, existing and empty.
+
+    Raises:
+        SleepEnvError: ``out`` is a file, or a non-empty folder and ``force`` is not set.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SleepEnvError(f"{what} {str(out)!r} is a file, not a folder; pass a folder path to --out "
+                            "(--force never deletes files)")
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise SleepEnvError(f"{what} {str(out)!r} already exists and is not empty; pass a new --out, "
+                                f"{also}or --force to overwrite it (runs are never mixed)")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def build_env_config(cfg: RunConfig) -> EnvConfig:
     """The env of a run: ``cfg.stream_config()`` (``stream:`` or ``experiences`` x facts) under ``cfg.schedule``.
 
@@ -217,15 +245,7 @@ def run_experiment(cfg: RunConfig, out: str | Path, *, quiet: bool = False, forc
     Raises:
         SleepEnvError: If ``out`` is a file or a used folder and ``force`` is not set.
     """
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        if not force or not out.is_dir():
-            raise SleepEnvError(
-                f"run directory {str(out)!r} already exists and is not an empty folder; pass a new --out, "
-                "--resume it, or --force to overwrite it (runs are never mixed)"
-            )
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_output_dir(out, force=force, what="run directory", also="--resume it, ")
     atomic_write_text(out / "config.json", json.dumps(config_to_dict(cfg), indent=2))
     return _run_all(cfg, out, quiet=quiet, tensorboard=tensorboard, summary=None)
 

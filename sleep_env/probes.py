@@ -49,9 +49,13 @@ def score_probes(stream: Stream, answers: Sequence[str]) -> np.ndarray:
             f"answers must hold one answer per probe: expected {len(problems)}, "
             f"got {len(answers)}; answer every prompt of env.probe_prompts()"
         )
-    bad = next((a for a in answers if not isinstance(a, str)), None)
-    if bad is not None:
-        raise InvalidAction(f"every probe answer must be a str, got {type(bad).__name__} {bad!r}")
+    bad = [i for i, a in enumerate(answers) if not isinstance(a, str)]
+    if bad:
+        a = answers[bad[0]]
+        raise InvalidAction(
+            f"every probe answer must be a str, got answers[{bad[0]}] = {type(a).__name__} {a!r:.80}; "
+            "an agent with nothing to say answers '' (scored 0)"
+        )
     scores = np.zeros(len(stream.probes))
     for (problem, j), answer in zip(problems, answers, strict=True):
         scores[j] += score_response(stream.tasks[j], problem, answer)

@@ -205,8 +205,8 @@ def test_bad_out_and_config_paths_give_one_line_errors(tmp_path, capsys):
     used.mkdir()
     (used / "summary.json").write_text("{}")
     for argv, needle in [
-        (["run", str(cfg), "--out", str(a_file), "--quiet"], "not an empty folder"),
-        (["run", str(cfg), "--out", str(used), "--quiet"], "not an empty folder"),
+        (["run", str(cfg), "--out", str(a_file), "--quiet"], "is a file, not a folder"),
+        (["run", str(cfg), "--out", str(used), "--quiet"], "already exists and is not empty"),
         (["check", str(tmp_path)], "is a directory"),
         (["summary", str(used)], "not a summary"),
     ]:

@@ -124,3 +124,19 @@ def test_run_with_dreaming_and_the_seal_agent(tmp_path: Path, capsys) -> None:
     sleep = reports("sleep")  # Dreaming follows a committed consolidation only (the tiny model's 2nd is rolled back)
     assert sleep[0]["committed"] and sleep[0]["metrics"]["dream_sampled"] == 2
     assert all(("dream_sampled" in r["metrics"]) == r["committed"] for r in sleep)
+
+
+def test_review_errors_name_value_and_fix(tmp_path: Path, capsys) -> None:
+    with pytest.raises(ConfigError, match=r"did you mean 'sleep' for 'sleeep'"):
+        load_config("agents: [sleeep]")
+    with pytest.raises(ConfigError, match="experiences must be >= 1, got 0; write e.g. experiences: 3"):
+        load_config("experiences: 0")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: tiny\nseeds: [0]\nschedules: [never]\n")
+    assert main(["compare", str(cfg), "--workers", "-2", "--out", str(tmp_path / "c")]) == 2
+    assert "--workers must be >= 0" in capsys.readouterr().err
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["run", "--quiet", "--out", str(afile), "--force"]) == 2
+    err = capsys.readouterr().err
+    assert "is a file, not a folder" in err and "--force never deletes files" in err and afile.read_text() == "x"

@@ -105,6 +105,8 @@ def test_a_single_string_is_not_a_list_of_answers() -> None:
     env.reset(seed=0)
     with pytest.raises(InvalidAction, match="list of str.*got str"):
         env.submit_probes("x" * 9)  # 9 characters = 9 probes: must not be read as 9 answers
+    with pytest.raises(InvalidAction, match=r"answers\[3\] = NoneType None.*answers ''"):
+        env.submit_probes(["x"] * 3 + [None] * 6)  # None is not an answer (it used to slip through)
     env.submit_probes(("x",) * 9)  # a tuple is fine, and the probe is still due
     assert env.baseline.tolist() == [0.0, 0.0, 0.0]
 

@@ -276,6 +276,17 @@ class SleepEnv(gym.Env):
         )  # fmt: skip
         return obs, float(reward), bool(terminated), bool(truncated), info
 
+    def render(self) -> None:
+        """This env has no render modes (``render_mode`` must be None).
+
+        Raises:
+            NotImplementedError: Always, with where to look instead.
+        """
+        raise NotImplementedError(
+            "SleepEnv has no render modes; the observation is text already: print obs['prompt'] and "
+            "obs['context'], or read env.unwrapped.records() (answers included)"
+        )
+
     # ---------------------------------------------------------------- probes
     def probe_prompts(self) -> ProbeSet:
         """Return the held-out probes of every experience (answers hidden).

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sleep_env._validate import as_int, fail
+from sleep_env.errors import ConfigError
 
 __all__ = [
     "ScheduleClock",
@@ -328,8 +329,9 @@ def make_schedule(spec: Schedule | str | Mapping[str, Any]) -> Schedule:
         The schedule.
 
     Raises:
-        ValueError: For an unknown name (the message lists the known ones), a missing or unknown
-            parameter, or a parameter value the schedule refuses (e.g. a negative period).
+        ConfigError: (a ``ValueError`` and a ``SleepEnvError``) for an unknown name (the message
+            lists the known ones), a missing or unknown parameter, or a parameter value the
+            schedule refuses (e.g. a negative period).
 
     Example:
         >>> make_schedule({"name": "multi-level", "periods": [12, 24]})
@@ -353,18 +355,18 @@ def make_schedule(spec: Schedule | str | Mapping[str, Any]) -> Schedule:
     if not isinstance(name, str) or _schedule_key(name) not in _SCHEDULES:
         close = difflib.get_close_matches(_schedule_key(str(name)), list(_SCHEDULES), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ValueError(f"schedule: unknown schedule name {name!r}; {hint}known: {known}")
+        raise ConfigError(f"schedule: unknown schedule name {name!r}; {hint}known: {known}")
     cls = _SCHEDULES[_schedule_key(name)]
     fields = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(map(str, params)) - set(fields))
     if unknown:
         takes = ", ".join(fields) if fields else "no parameters"
-        raise ValueError(f"schedule {cls.__name__}: unknown parameter(s) {unknown}; it takes {takes}")
+        raise ConfigError(f"schedule {cls.__name__}: unknown parameter(s) {unknown}; it takes {takes}")
     missing = [f for f in fields if f not in params]
     if missing:
         example = {"FixedInterval": "period: 24", "MultiLevel": "periods: [12, 24]",
                    "MemoryPressure": "threshold: 0.9", "AgentChoice": "min_gap: 12, max_sleeps: 5"}
-        raise ValueError(
+        raise ConfigError(
             f"schedule {cls.__name__}: missing parameter(s) {missing}; "
             f"write e.g. {{name: {_schedule_key(name)}, {example.get(cls.__name__, '')}}}"
         )
@@ -372,8 +374,8 @@ def make_schedule(spec: Schedule | str | Mapping[str, Any]) -> Schedule:
         params = {**params, "periods": tuple(params["periods"])}
     try:
         return cls(**params)
-    except ValueError as exc:
-        raise ValueError(f"schedule {cls.__name__}: {exc}") from None
+    except ValueError as exc:  # the schedule's own checks raise ConfigError (a ValueError)
+        raise ConfigError(f"schedule {cls.__name__}: {exc}") from None
 
 
 def schedule_to_dict(schedule: Schedule) -> dict[str, Any]:

@@ -140,3 +140,12 @@ def test_review_errors_name_value_and_fix(tmp_path: Path, capsys) -> None:
     assert main(["run", "--quiet", "--out", str(afile), "--force"]) == 2
     err = capsys.readouterr().err
     assert "is a file, not a folder" in err and "--force never deletes files" in err and afile.read_text() == "x"
+
+
+@pytest.mark.parametrize("spec", ["fixd", {"name": "fixed-interval", "period": True}, "fixed-interval", 3])
+def test_make_schedule_errors_are_config_errors(spec) -> None:
+    from sleep_env.errors import SleepEnvError
+
+    with pytest.raises(SleepEnvError) as err:  # also a ValueError (ConfigError is both)
+        make_schedule(spec)
+    assert isinstance(err.value, ValueError) and "schedule" in str(err.value)

@@ -121,3 +121,8 @@ def test_float_sleep_flags_are_rejected() -> None:
         with pytest.raises(InvalidAction):
             env.step({"response": "", "sleep": sleep})
     env.step({"response": "", "sleep": np.array(1)})
+
+
+def test_render_says_where_to_look() -> None:
+    with pytest.raises(NotImplementedError, match="no render modes.*obs\\['prompt'\\]"):
+        kv_env().render()

@@ -116,6 +116,10 @@ def load_compare_config(source: str | Path | Mapping[str, Any]) -> CompareConfig
             raise ConfigError(f"compare config is not valid YAML: {str(exc).splitlines()[0]}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"compare config must be a mapping with a schedules: list, got {data!r}")
+    for single, grid in (("schedule", "schedules"), ("seed", "seeds"), ("sleep_period", "schedules")):
+        if single in data and grid in data:  # the grid wins; silently dropping the other would mislead
+            raise ConfigError(f"compare config has both {single!r} and {grid!r}; a compare runs every entry of "
+                              f"{grid!r}: drop {single!r} (or fold it into {grid!r})")
     raw_schedules = data.pop("schedules", None)
     raw_seeds = data.pop("seeds", None)
     if raw_schedules is None:

@@ -149,3 +149,14 @@ def test_make_schedule_errors_are_config_errors(spec) -> None:
     with pytest.raises(SleepEnvError) as err:  # also a ValueError (ConfigError is both)
         make_schedule(spec)
     assert isinstance(err.value, ValueError) and "schedule" in str(err.value)
+
+
+@pytest.mark.parametrize("extra", ["seed: 3", "schedule: never", "sleep_period: 6"])
+def test_compare_config_refuses_a_single_value_beside_its_grid(extra: str) -> None:
+    import yaml
+
+    from evaluation.compare import load_compare_config
+
+    data = yaml.safe_load(f"model: tiny\nseeds: [0, 1]\nschedules: [never]\n{extra}\n")
+    with pytest.raises(ConfigError, match="compare config has both"):
+        load_compare_config(data)

@@ -7,6 +7,9 @@ builds ``cls("leg_counting", **kwargs)`` for the class registered as ``"rg:"``. 
 
 from __future__ import annotations
 
+import difflib
+import inspect
+
 from typing import Any
 
 from tasks.base import Task
@@ -82,15 +85,37 @@ def make_task(name: str, **kwargs: Any) -> Task:
                     f"task name {name!r} needs a name after {prefix + ':'!r}; pass e.g. "
                     f"'{prefix}:basic_arithmetic'"
                 )
+            _check_options(family, name, kwargs, skip=1)
             return family(variant, **kwargs)
     cls = _REGISTRY.get(name) if isinstance(name, str) else None
     if cls is None:
-        known = ", ".join(repr(n) for n in list_tasks()) or "none"
+        known = ", ".join(repr(n + "<name>" if n.endswith(":") else n) for n in list_tasks()) or "none"
+        close = difflib.get_close_matches(str(name), [n for n in list_tasks() if not n.endswith(":")], n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
         raise ValueError(
-            f"unknown task name {name!r}; known tasks: {known}; register it first with "
+            f"unknown task name {name!r}; {hint}known tasks: {known}; register it first with "
             f"tasks.register(name, cls)"
         )
+    _check_options(cls, name, kwargs)
     return cls(**kwargs)
+
+
+def _check_options(cls: type, name: str, kwargs: dict[str, Any], skip: int = 0) -> None:
+    """Refuse an option the task's constructor does not take, naming the ones it does."""
+    try:
+        params = list(inspect.signature(cls.__init__).parameters.values())[1 + skip :]
+    except (TypeError, ValueError):  # no introspectable signature: let the constructor decide
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = [k for k in kwargs if k not in names]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise TypeError(
+            f"task {name!r} has no option(s) {unknown}{hint}; its options: {', '.join(names) or 'none'}"
+        )
 
 
 def list_tasks() -> list[str]:

@@ -96,3 +96,14 @@ def test_prefix_family_names():
 
 def test_every_family_is_registered():
     assert set(list_tasks()) >= {"facts", "squad", "intents", "babi", "cipher", "arc", "rg:"}
+
+
+def test_option_and_name_typos_get_did_you_mean() -> None:
+    import pytest
+
+    from tasks import make_task
+
+    with pytest.raises(TypeError, match=r"task 'babi' has no option\(s\) \['fillr'\] \(did you mean 'filler'\?\); its options: .*filler"):
+        make_task("babi", fillr=3)
+    with pytest.raises(ValueError, match=r"did you mean 'facts'\?.*'rg:<name>'"):
+        make_task("factz")

@@ -39,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from evaluation.config import RunConfig, _Loader, config_to_dict, load_config
+from evaluation.config import RunConfig, _Loader, config_to_dict, load_config, yaml_problem
 from evaluation.executors import cores, run_local, run_ray
 from evaluation.metrics import bootstrap_ci
 from sleep_env.errors import ConfigError, SleepEnvError
@@ -113,7 +113,7 @@ def load_compare_config(source: str | Path | Mapping[str, Any]) -> CompareConfig
         try:
             data = yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 -- a SafeLoader
         except yaml.YAMLError as exc:
-            raise ConfigError(f"compare config is not valid YAML: {str(exc).splitlines()[0]}") from None
+            raise ConfigError(f"compare config is not valid YAML: {yaml_problem(exc)}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"compare config must be a mapping with a schedules: list, got {data!r}")
     for single, grid in (("schedule", "schedules"), ("seed", "seeds"), ("sleep_period", "schedules")):

@@ -365,6 +365,13 @@ def _dreaming_spec(path: str, value: Any) -> dict[str, Any] | None:
     return dict(value)
 
 
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's first message line plus where it happened (1-based line and column)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return (str(getattr(exc, "problem", None) or str(exc).splitlines()[0])) + where
+
+
 def _build(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
     if not isinstance(data, Mapping):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping of keys to values, got {data!r}")
@@ -417,7 +424,7 @@ def load_config(source: str | Path | Mapping[str, Any] | None = None) -> RunConf
     try:
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 -- _Loader is a SafeLoader
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config is not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"config is not valid YAML: {yaml_problem(exc)}") from None
     return _build(RunConfig, {} if data is None else data)  # an empty file = defaults; `off` is an error
 
 

@@ -184,6 +184,8 @@ def test_unsafe_tags_are_refused(text: str) -> None:
 def test_invalid_yaml_and_non_mapping_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config("seed: [1, 2\n")
+    with pytest.raises(ConfigError, match=r"not valid YAML: mapping values are not allowed here \(line 2, column 7\)"):
+        load_config("model: tiny\n  seed: 1\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_config("- a\n- b\n")
 

@@ -69,6 +69,11 @@ def plot_lifetime(records: Sequence[Mapping[str, Any]], probes: Sequence[Mapping
     ax.set_ylim(-0.03, 1.03)
     ax.set_title(title)
     ax.legend(fontsize=7, loc="best")
+    return _save(plt, fig, path)
+
+
+def _save(plt, fig, path: str | Path) -> Path:
+    """Lay out, write ``fig`` as a PNG at ``path`` (parents created) and close it."""
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,12 +100,7 @@ def plot_accuracy_matrix(R: np.ndarray, path: str | Path, *, title: str = "") ->
     ax.set_ylabel("after experience i")
     ax.set_title(title or "R[i, j]", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_comparison(table: Sequence[Mapping[str, Any]], path: str | Path,
@@ -132,9 +132,4 @@ def plot_comparison(table: Sequence[Mapping[str, Any]], path: str | Path,
         ax.axhline(0, color="black", lw=0.5)
     axes[0][0].legend(fontsize=7)
     fig.suptitle("mean over seeds, 95% bootstrap CI", fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)

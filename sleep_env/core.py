@@ -263,8 +263,7 @@ class SleepEnv(gym.Env):
             if not truncated:  # the probe waits for the wake step, so R's row includes the sleep
                 ep.deferred, rows = rows, ()
             terminated = False
-            asleep = SleepDecision(may_sleep=False, due=False, level=decision.level)
-            obs = self._obs(ep, KINDS.index("sleep"), "", item.experience, asleep)
+            obs = self._sleep_obs(ep)
         else:
             terminated = ep.pos >= len(ep.stream.items)
             obs = self._terminal_obs(ep) if terminated else self._present(ep)
@@ -409,6 +408,11 @@ class SleepEnv(gym.Env):
         item = ep.stream.items[ep.pos]
         return self._obs(ep, KINDS.index(item.kind), item.text, item.experience, self._decide(ep))
 
+    def _sleep_obs(self, ep: Episode) -> dict[str, Any]:
+        """The observation while asleep (``kind`` sleep, no sleep allowed, the window's level)."""
+        asleep = SleepDecision(may_sleep=False, due=False, level=ep.window.level)
+        return self._obs(ep, KINDS.index("sleep"), "", ep.window.experience, asleep)
+
     def _terminal_obs(self, ep: Episode) -> dict[str, Any]:
         """The observation after the last item: empty prompt, the final memory, no sleep flags."""
         return self._obs(ep, KINDS.index("study"), "", ep.stream.items[-1].experience, _NONE)
@@ -490,30 +494,16 @@ class SleepEnv(gym.Env):
         def floats(a: np.ndarray) -> list:
             return [None if np.isnan(x) else float(x) for x in a.ravel()]
 
-        w = ep.window
         return {
             "version": 1,
             "stream_seed": int(ep.stream.seed),
             "n_experiences": self.n_experiences,
-            "pos": ep.pos,
-            "memory": list(ep.memory),
-            "model_version": ep.model_version,
-            "window": None if w is None else {
-                "level": w.level, "memories": list(w.memories), "queries": [list(q) for q in w.queries],
-                "step_budget": w.step_budget, "model_version": w.model_version, "experience": w.experience,
-            },
-            "steps": ep.steps,
-            "ended": ep.ended,
-            "since_sleep": ep.since_sleep,
-            "day": [list(q) for q in ep.day],
-            "deferred": list(ep.deferred),
-            "totals": dict(ep.totals),
-            "records": [r.to_dict() for r in ep.records],
+            **ep.to_state(),
             "R": floats(self._R),
             "b": floats(self._b),
             "probe_rows": list(self._probe_rows),
             "np_random": None if self._np_random is None else self._np_random.bit_generator.state,
-        }  # fmt: skip
+        }
 
     def set_state(self, state: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Restore a state from :meth:`get_state` (of an env with the same config).
@@ -542,20 +532,7 @@ class SleepEnv(gym.Env):
                 self.np_random = np.random.Generator(np.random.PCG64())
                 self.np_random.bit_generator.state = state["np_random"]
             stream = self._build(int(state["stream_seed"]))
-            w = state["window"]
-            window = None if w is None else SleepWindow(
-                level=w["level"], memories=tuple(w["memories"]),
-                queries=tuple((q[0], q[1]) for q in w["queries"]), step_budget=w["step_budget"],
-                model_version=w["model_version"], experience=w["experience"],
-            )  # fmt: skip
-            ep = Episode(
-                stream=stream, pos=int(state["pos"]), memory=tuple(state["memory"]),
-                model_version=int(state["model_version"]), window=window, steps=int(state["steps"]),
-                ended=state["ended"], since_sleep=int(state["since_sleep"]),
-                day=[(q[0], q[1]) for q in state["day"]], deferred=tuple(state["deferred"]),
-                totals={k: int(state["totals"][k]) for k in self._ep_totals_keys()},
-                records=[StepRecord.from_dict(r) for r in state["records"]],
-            )  # fmt: skip
+            ep = Episode.from_state(state, stream)
             t = self.n_experiences
             R = np.array([np.nan if x is None else x for x in state["R"]], dtype=float).reshape(t, t)
             b = np.array([np.nan if x is None else x for x in state["b"]], dtype=float).reshape(t)
@@ -566,17 +543,9 @@ class SleepEnv(gym.Env):
             ) from None
         self._ep, self._R[:], self._b[:], self._probe_rows = ep, R, b, rows
         if ep.window is not None:
-            asleep = SleepDecision(may_sleep=False, due=False, level=ep.window.level)
-            obs = self._obs(ep, KINDS.index("sleep"), "", ep.window.experience, asleep)
-            experience = ep.window.experience
+            obs, experience = self._sleep_obs(ep), ep.window.experience
         elif ep.pos >= len(stream.items):
             obs, experience = self._terminal_obs(ep), stream.items[-1].experience
         else:
             obs, experience = self._present(ep), stream.items[ep.pos].experience
         return obs, self._info(ep, experience=experience, kind="resume", window=ep.window)
-
-    @staticmethod
-    def _ep_totals_keys() -> tuple[str, ...]:
-        from sleep_env.episode import TOTALS
-
-        return TOTALS

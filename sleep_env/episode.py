@@ -37,6 +37,48 @@ class Episode:
     records: list[StepRecord] = field(default_factory=list)
     decided: tuple | None = None  # (clock key, memory, SleepDecision): _decide's memo for the presented item
 
+    def to_state(self) -> dict[str, Any]:
+        """The episode as JSON-able values (the stream is not included: it is rebuilt from its seed)."""
+        w = self.window
+        return {
+            "pos": self.pos,
+            "memory": list(self.memory),
+            "model_version": self.model_version,
+            "window": None if w is None else {
+                "level": w.level, "memories": list(w.memories), "queries": [list(q) for q in w.queries],
+                "step_budget": w.step_budget, "model_version": w.model_version, "experience": w.experience,
+            },
+            "steps": self.steps,
+            "ended": self.ended,
+            "since_sleep": self.since_sleep,
+            "day": [list(q) for q in self.day],
+            "deferred": list(self.deferred),
+            "totals": dict(self.totals),
+            "records": [r.to_dict() for r in self.records],
+        }  # fmt: skip
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], stream: Stream) -> Episode:
+        """Rebuild an episode from :meth:`to_state` on ``stream``.
+
+        Raises:
+            KeyError, TypeError, ValueError: If ``state`` lacks a key or holds a value of another shape.
+        """
+        w = state["window"]
+        window = None if w is None else SleepWindow(
+            level=w["level"], memories=tuple(w["memories"]),
+            queries=tuple((q[0], q[1]) for q in w["queries"]), step_budget=w["step_budget"],
+            model_version=w["model_version"], experience=w["experience"],
+        )  # fmt: skip
+        return cls(
+            stream=stream, pos=int(state["pos"]), memory=tuple(state["memory"]),
+            model_version=int(state["model_version"]), window=window, steps=int(state["steps"]),
+            ended=state["ended"], since_sleep=int(state["since_sleep"]),
+            day=[(q[0], q[1]) for q in state["day"]], deferred=tuple(state["deferred"]),
+            totals={k: int(state["totals"][k]) for k in TOTALS},
+            records=[StepRecord.from_dict(r) for r in state["records"]],
+        )  # fmt: skip
+
     @property
     def context(self) -> str:
         """The short-term memory as the agent sees it: items joined by newlines."""

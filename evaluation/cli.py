@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -88,8 +90,17 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from evaluation.experiment import build_env_config
     from sleep_env import SleepEnv, check_sleep_env
 
-    cfg = load_config(Path(args.config) if args.config else None)  # the argument is always a file path
-    check_sleep_env(SleepEnv(build_env_config(cfg)))
+    path = Path(args.config) if args.config else None  # the argument is always a file path
+    if path is not None and path.is_file() and re.search(r"^(seeds|schedules)\s*:", path.read_text(), re.M):
+        from evaluation.compare import load_compare_config
+
+        ccfg = load_compare_config(path)  # a compare config: check the env of every schedule
+        for spec, label in zip(ccfg.schedules, ccfg.labels):
+            check_sleep_env(SleepEnv(build_env_config(dataclasses.replace(ccfg.base, schedule=spec, sleep_period=0))))
+            print(f"ok: {label}")
+        print(f"ok: the env passes gymnasium's check_env and the sleep contract under all {len(ccfg.schedules)} schedules")
+        return 0
+    check_sleep_env(SleepEnv(build_env_config(load_config(path))))
     print("ok: the env passes gymnasium's check_env and the sleep contract")
     return 0
 

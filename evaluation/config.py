@@ -162,6 +162,9 @@ class RunConfig:
             )
         if self.match not in ("contains", "exact"):
             raise ConfigError(f"match must be 'contains' or 'exact', got {self.match!r}")
+        repeated = sorted({a for a in self.agents if self.agents.count(a) > 1})
+        if repeated:
+            raise ConfigError(f"agents must be distinct, got {list(self.agents)} ({repeated} repeated); list each agent once")
         bad = [a for a in self.agents if a not in AGENT_NAMES]
         if bad or not self.agents:
             import difflib

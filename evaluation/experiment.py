@@ -96,7 +96,11 @@ def claim_output_dir(out: str | Path, *, force: bool, what: str, also: str = "")
             raise SleepEnvError(f"{what} {str(out)!r} already exists and is not empty; pass a new --out, "
                                 f"{also}or --force to overwrite it (runs are never mixed)")
         shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SleepEnvError(f"cannot create {what} {str(out)!r} ({exc.strerror}); pass a folder path whose "
+                            "parents are folders you can write") from None
     return out
 
 

@@ -160,3 +160,17 @@ def test_compare_config_refuses_a_single_value_beside_its_grid(extra: str) -> No
     data = yaml.safe_load(f"model: tiny\nseeds: [0, 1]\nschedules: [never]\n{extra}\n")
     with pytest.raises(ConfigError, match="compare config has both"):
         load_compare_config(data)
+
+
+def test_check_accepts_compare_configs_and_run_config_errors_stay_clear(tmp_path: Path, capsys) -> None:
+    assert main(["check", str(ROOT / "examples" / "configs" / "compare_tiny.yaml")]) == 0
+    assert "under all 4 schedules" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match=r"agents must be distinct.*\['sleep'\] repeated"):
+        load_config("agents: [sleep, sleep]")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["run", "--quiet", "--out", str(afile / "sub")]) == 2
+    assert "cannot create run directory" in capsys.readouterr().err
+
+
+ROOT = Path(__file__).resolve().parents[2]

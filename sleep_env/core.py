@@ -214,7 +214,8 @@ class SleepEnv(gym.Env):
 
         Args:
             action: ``{"response": str, "sleep": 0 or 1}`` (``sleep`` may be omitted = 0). While
-                asleep any action wakes the agent and is otherwise ignored.
+                asleep any action (even ``None``) wakes the agent and is otherwise ignored, by
+                design (DESIGN.md): the wake step carries no answer to check.
 
         Returns:
             ``(observation, reward, terminated, truncated, info)``; reward in [0, 1], flags are
@@ -230,7 +231,7 @@ class SleepEnv(gym.Env):
         """
         ep = self._steppable()
         self._probe_rows = ()  # probes not submitted before this step lapse
-        if ep.window is not None:
+        if ep.window is not None:  # DESIGN.md: while asleep, any next action wakes the agent
             return self._wake(ep)
         response, wants_sleep = parse_action(action, MAX_PROMPT_CHARS)
         item = ep.stream.items[ep.pos]
@@ -309,8 +310,9 @@ class SleepEnv(gym.Env):
         Raises:
             ResetNeeded: Before ``reset()``.
             SleepEnvError: If no probe is due (check ``info["probe_due"]``).
-            ValueError: If the number of answers differs from the number of probes.
-            InvalidAction: If ``answers`` is not a list of strings (a single ``str`` is refused).
+            InvalidAction: If ``answers`` is not a list of strings (a single ``str`` is refused),
+                their number differs from the number of probes, or one is longer than the action
+                space's ``max_length`` (``MAX_PROMPT_CHARS``). ``InvalidAction`` is a ``ValueError``.
         """
         stream = self._started().stream
         if not self._probe_rows:
@@ -318,7 +320,7 @@ class SleepEnv(gym.Env):
                 "submit_probes() called with no probe due; submit only when info['probe_due'] is "
                 "True, before the next step()"
             )
-        scores = score_probes(stream, answers)
+        scores = score_probes(stream, answers, max_chars=MAX_PROMPT_CHARS)
         for row in self._probe_rows:
             if row == _BASELINE:
                 self._b[:] = scores

@@ -29,8 +29,12 @@ class StreamExhausted(ResetNeeded):
     """``step()`` was called after the stream ended (``terminated=True``); call ``reset()``."""
 
 
-class InvalidAction(SleepEnvError):
-    """An action is not a mapping with a text ``response`` and a ``sleep`` flag in {0, 1}."""
+class InvalidAction(SleepEnvError, ValueError):
+    """An action (or a probe answer list) does not have the documented form.
+
+    Actions are mappings with a text ``response`` and a ``sleep`` flag in {0, 1}; probe answers are a
+    list of ``str``, one per probe. Also a ``ValueError``, so ``except ValueError`` catches it.
+    """
 
 
 class SleepNotAllowed(SleepEnvError):

@@ -23,19 +23,22 @@ def probe_set(stream: Stream, context: str) -> ProbeSet:
     )
 
 
-def score_probes(stream: Stream, answers: Sequence[str]) -> np.ndarray:
+def score_probes(stream: Stream, answers: Sequence[str], *, max_chars: int | None = None) -> np.ndarray:
     """Mean probe score per experience.
 
     Args:
         stream: The built stream whose probes were asked.
         answers: One answer per probe of :func:`probe_set`, in its order (text).
+        max_chars: Longest answer allowed, in characters (``None`` = no limit); the env passes its
+            action space's ``max_length``.
 
     Returns:
         (T,) float64, scores in [0, 1], one per experience.
 
     Raises:
-        ValueError: If the number of answers differs from the number of probes.
-        InvalidAction: If ``answers`` is not a sequence of strings (a single ``str`` is refused).
+        InvalidAction: If ``answers`` is not a sequence of strings (a single ``str`` is refused),
+            their number differs from the number of probes, or an answer is longer than
+            ``max_chars`` (``InvalidAction`` is a ``ValueError``).
     """
     problems = [(p, j) for j, ps in enumerate(stream.probes) for p in ps]
     if isinstance(answers, (str, bytes)) or not isinstance(answers, Sequence):
@@ -45,7 +48,7 @@ def score_probes(stream: Stream, answers: Sequence[str]) -> np.ndarray:
         )
     answers = list(answers)
     if len(answers) != len(problems):
-        raise ValueError(
+        raise InvalidAction(
             f"answers must hold one answer per probe: expected {len(problems)}, "
             f"got {len(answers)}; answer every prompt of env.probe_prompts()"
         )
@@ -55,6 +58,12 @@ def score_probes(stream: Stream, answers: Sequence[str]) -> np.ndarray:
         raise InvalidAction(
             f"every probe answer must be a str, got answers[{bad[0]}] = {type(a).__name__} {a!r:.80}; "
             "an agent with nothing to say answers '' (scored 0)"
+        )
+    long = [i for i, a in enumerate(answers) if max_chars is not None and len(a) > max_chars]
+    if long:
+        raise InvalidAction(
+            f"answers[{long[0]}] has {len(answers[long[0]])} characters, more than max_length={max_chars}; "
+            f"truncate it (e.g. answer[:{max_chars}])"
         )
     scores = np.zeros(len(stream.probes))
     for (problem, j), answer in zip(problems, answers, strict=True):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -13,6 +14,7 @@ import numpy as np
 from sleep_env.core import KINDS
 from sleep_env.errors import SleepEnvError
 from sleep_env.protocols import Agent
+from sleep_env.stream import MAX_PROMPT_CHARS
 from sleep_env.types import LifetimeRecord, SleepReport, StepRecord
 
 __all__ = ["run_lifetime"]
@@ -37,6 +39,10 @@ def run_lifetime(
     consolidates (``agent.sleep(info["sleep_window"])``, timed with ``time.perf_counter``) and a
     wake action follows; otherwise ``agent.act(obs)`` chooses the action. Stops at
     ``terminated`` or ``truncated``.
+
+    Agent output is model output: a response or probe answer longer than the action space's
+    ``max_length`` (``MAX_PROMPT_CHARS`` characters) is cut to it (with one ``RuntimeWarning`` per
+    lifetime) and scored, instead of aborting the lifetime with ``InvalidAction``.
 
     Checkpoints: after every wake-up (once the probes due then are submitted) ``on_wake`` gets the
     sleep's report and the loop state, a JSON-able dict (the env's
@@ -86,10 +92,11 @@ def run_lifetime(
         terminated, truncated = ended == "terminated", ended == "truncated"
         seen = len(base.records())
     woke = False
+    clip = _Clipper()
     while True:
         if info["probe_due"]:
             probes = base.probe_prompts()
-            answers = list(agent.answer(list(probes.prompts), list(probes.contexts)))
+            answers = [clip(a) for a in agent.answer(list(probes.prompts), list(probes.contexts))]
             base.submit_probes(answers)
             probe_answers.append(answers)
             if on_probe is not None:
@@ -114,6 +121,8 @@ def run_lifetime(
             action: Any = dict(_WAKE)
         else:
             action = agent.act(obs)
+            if isinstance(action, Mapping) and isinstance(action.get("response"), str):
+                action = {**action, "response": clip(action["response"])}
         obs, _, terminated, truncated, info = env.step(action)
     return LifetimeRecord(
         seed=seed,
@@ -127,6 +136,23 @@ def run_lifetime(
         terminated=bool(terminated),
         truncated=bool(truncated),
     )
+
+
+class _Clipper:
+    """Cuts agent text to ``MAX_PROMPT_CHARS`` characters; warns the first time it has to."""
+
+    def __init__(self) -> None:
+        self.warned = False
+
+    def __call__(self, text: Any) -> Any:
+        if not isinstance(text, str) or len(text) <= MAX_PROMPT_CHARS:
+            return text  # non-str answers are left for the env to refuse with its message
+        if not self.warned:
+            self.warned = True
+            warnings.warn(f"the agent returned {len(text)} characters; answers are cut to the action space's "
+                          f"max_length={MAX_PROMPT_CHARS} and scored (further cuts are not reported)",
+                          RuntimeWarning, stacklevel=3)
+        return text[:MAX_PROMPT_CHARS]
 
 
 def _sleep(agent: Agent, window: Any) -> SleepReport:

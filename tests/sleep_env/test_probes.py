@@ -7,6 +7,7 @@ import pytest
 
 from sleep_env import TaskBoundary
 from sleep_env.errors import InvalidAction, ResetNeeded, SleepEnvError
+from sleep_env.stream import MAX_PROMPT_CHARS
 from tests.sleep_env.sleep_env_testkit import OracleAgent, act, kv_env
 
 T = 3
@@ -95,9 +96,22 @@ def test_unsubmitted_probe_lapses_at_the_next_step() -> None:
 def test_wrong_answer_count_names_expected_and_got() -> None:
     env = kv_env()
     env.reset(seed=0)
-    with pytest.raises(ValueError, match="expected 9, got 2"):
+    with pytest.raises(InvalidAction, match="expected 9, got 2") as err:
         env.submit_probes(["a", "b"])
+    assert isinstance(err.value, ValueError)  # InvalidAction is a ValueError too
     env.submit_probes(["x"] * 9)  # still due after the error
+
+
+def test_probe_answer_longer_than_the_action_space_is_refused_by_name() -> None:
+    env = kv_env()
+    env.reset(seed=0)
+    answers = ["x"] * 9
+    answers[4] = "y" * (MAX_PROMPT_CHARS + 1)
+    with pytest.raises(InvalidAction, match=rf"answers\[4\] has {MAX_PROMPT_CHARS + 1} characters"):
+        env.submit_probes(answers)
+    answers[4] = "y" * MAX_PROMPT_CHARS  # exactly the limit is an answer like any other (scored 0)
+    env.submit_probes(answers)
+    assert env.baseline.tolist() == [0.0, 0.0, 0.0]
 
 
 def test_a_single_string_is_not_a_list_of_answers() -> None:

@@ -100,3 +100,28 @@ def test_sleep_report_validation() -> None:
     assert SleepReport(seconds=0.0, steps=0, committed=False).to_dict()["committed"] is False
     with pytest.raises(ValueError, match="^committed must be"):
         SleepReport(seconds=0.0, steps=0, committed=1)
+
+
+class _Chatty(OracleAgent):
+    """Answers with far more text than the action space allows (model output run away)."""
+
+    def act(self, obs):
+        action = super().act(obs)
+        return {**action, "response": action["response"] + " and so on" * 1000}
+
+    def answer(self, prompts, contexts):
+        return [a + " and so on" * 1000 for a in super().answer(prompts, contexts)]
+
+
+def test_over_long_agent_output_is_cut_scored_and_warned_once() -> None:
+    env = kv_env(probe_context="memory", context_chars=1000)
+    with pytest.warns(RuntimeWarning, match="cut to the action space's max_length=4096") as caught:
+        record = run_lifetime(env, _Chatty(), seed=0)
+    assert len([w for w in caught if issubclass(w.category, RuntimeWarning)]) == 1
+    assert all(len(r.response) <= 4096 for r in record.steps)
+    assert max(len(a) for round_ in record.probe_answers for a in round_) == 4096
+    # the lifetime ran to the end; the kv task scores exact match, so the run-away answers score 0
+    oracle = run_lifetime(kv_env(probe_context="memory", context_chars=1000), OracleAgent(), seed=0)
+    assert record.terminated and len(record.steps) == len(oracle.steps)
+    assert np.diag(record.accuracy_matrix).tolist() == [0.0, 0.0, 0.0]
+    assert [r.reward for r in record.steps if r.kind == "query"] == [0.0] * 6

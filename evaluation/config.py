@@ -88,7 +88,8 @@ class SleepSettings:
                 f"sleep.replay_per_batch must be in [0, sleep.batch_size={self.batch_size}), got {self.replay_per_batch}"
             )
         if self.router not in ("lexical", "always", "never"):
-            raise ConfigError(f"sleep.router must be one of lexical, always, never; got {self.router!r}")
+            raise ConfigError(f"sleep.router must be one of lexical, always, never; got {self.router!r}"
+                              f"{_did_you_mean(str(self.router), ('lexical', 'always', 'never'))}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,7 +152,8 @@ class RunConfig:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}; write e.g. {name}: 0")
         if self.probe_stem not in ("canonical", "reworded"):
-            raise ConfigError(f"probe_stem must be 'canonical' or 'reworded', got {self.probe_stem!r}")
+            raise ConfigError(f"probe_stem must be 'canonical' or 'reworded', got {self.probe_stem!r}"
+                              f"{_did_you_mean(str(self.probe_stem), ('canonical', 'reworded'))}")
         # a bare name must be a preset (a typo fails here, before any run); anything with a path
         # separator is a model directory, checked when it loads (it may exist only on a Ray worker)
         looks_like_path = any(sep in self.model for sep in ("/", "\\", "~")) or self.model.startswith(".")
@@ -161,7 +163,8 @@ class RunConfig:
                 f"name or the path of a local Hugging Face causal LM directory (e.g. ./{self.model})"
             )
         if self.match not in ("contains", "exact"):
-            raise ConfigError(f"match must be 'contains' or 'exact', got {self.match!r}")
+            raise ConfigError(f"match must be 'contains' or 'exact', got {self.match!r}"
+                              f"{_did_you_mean(str(self.match), ('contains', 'exact'))}")
         repeated = sorted({a for a in self.agents if self.agents.count(a) > 1})
         if repeated:
             raise ConfigError(f"agents must be distinct, got {list(self.agents)} ({repeated} repeated); list each agent once")
@@ -178,7 +181,8 @@ class RunConfig:
                 "period of the default fixed-interval schedule: drop it, or write schedule: {name: fixed-interval, period: N}"
             )
         if self.sleep.router not in ("lexical", "always", "never"):
-            raise ConfigError(f"sleep.router must be one of lexical, always, never; got {self.sleep.router!r}")
+            raise ConfigError(f"sleep.router must be one of lexical, always, never; got {self.sleep.router!r}"
+                              f"{_did_you_mean(str(self.sleep.router), ('lexical', 'always', 'never'))}")
         if self.stream is not None:
             if not isinstance(self.stream, StreamConfig):
                 raise ConfigError(f"stream must be a StreamConfig or None, got {self.stream!r}")
@@ -276,7 +280,23 @@ _YAML11_NUMBER = re.compile(r"^[-+]?(0[0-7_]+|[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9
 
 
 class _Loader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` (no Python tags) that keeps YAML 1.1 octal and base-60 numbers as strings."""
+    """``yaml.SafeLoader`` (no Python tags) that keeps YAML 1.1 octal and base-60 numbers as strings
+    and refuses a key written twice in one mapping (PyYAML would keep the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                first = seen[key]
+                raise yaml.constructor.ConstructorError(
+                    None, None,
+                    f"key {key!r} appears twice in one mapping (first at line {first.line + 1}); keep one",
+                    key_node.start_mark,
+                )  # fmt: skip
+            if isinstance(key, (str, int, float, bool)):
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
 
 
 def _construct_number(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
@@ -368,6 +388,14 @@ def _dreaming_spec(path: str, value: Any) -> dict[str, Any] | None:
     return dict(value)
 
 
+def _did_you_mean(word: str, choices: Any) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def yaml_problem(exc: yaml.YAMLError) -> str:
     """PyYAML's first message line plus where it happened (1-based line and column)."""
     mark = getattr(exc, "problem_mark", None)
@@ -383,7 +411,8 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
     for key, value in data.items():
         if not isinstance(key, str) or key not in fields:
             raise ConfigError(
-                f"unknown config key {prefix + str(key)!r}; known keys: {', '.join(fields)} (check the spelling)"
+                f"unknown config key {prefix + str(key)!r}{_did_you_mean(str(key), fields)}; known keys: "
+                f"{', '.join(fields)} (check the spelling)"
             )
         typ = fields[key].type
         if key == "schedule":

@@ -285,3 +285,24 @@ def test_sleep_settings_defaults_agree_with_the_agent_config():
     for name in ("steps", "batch_size", "lr", "on_policy_fraction", "beta", "replay_per_batch", "recall_prefixes", "router"):
         assert getattr(s, name) == getattr(a, name), name
     assert (s.d_low, s.pool_size) == (a.experts.d_low, a.experts.pool_size)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "first", "line"),
+    [("seed: 1\nseed: 2\n", "seed", 1, 2), ("sleep:\n  steps: 3\n  lr: 0.1\n  steps: 4\n", "steps", 2, 4)],
+)
+def test_a_key_written_twice_is_an_error_with_both_lines(text: str, key: str, first: int, line: int) -> None:
+    # PyYAML keeps the last value silently: a config that says two things must not run one of them
+    with pytest.raises(ConfigError, match=rf"key '{key}' appears twice in one mapping \(first at line {first}\).*\(line {line}, "):
+        load_config(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [("match: contain\n", "did you mean 'contains'"), ("probe_stem: reword\n", "did you mean 'reworded'"),
+     ("experiencs: 2\n", "did you mean 'experiences'"), ("sleep:\n  stepz: 3\n", "did you mean 'steps'"),
+     ("sleep:\n  router: lexcal\n", "did you mean 'lexical'")],
+)
+def test_typos_get_a_did_you_mean(text: str, hint: str) -> None:
+    with pytest.raises(ConfigError, match=hint):
+        load_config(text)

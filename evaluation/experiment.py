@@ -290,16 +290,24 @@ def resume_experiment(run_dir: str | Path, *, quiet: bool = False, tensorboard: 
             summary["agents"].items()
         except (ValueError, KeyError, TypeError, AttributeError):
             raise SleepEnvError(f"{out / 'summary.json'} is corrupt; delete it to recompute the finished agents' entries") from None
-    return _run_all(cfg, out, quiet=quiet, tensorboard=tensorboard, summary=summary)
+    # read every checkpoint first: a corrupt one is reported before any agent runs again
+    ckpts = {name: load_checkpoint(out / name / CHECKPOINT_NAME) for name in cfg.agents
+             if not _finished(out, name, summary) and (out / name / CHECKPOINT_NAME).is_file()}
+    return _run_all(cfg, out, quiet=quiet, tensorboard=tensorboard, summary=summary, ckpts=ckpts)
 
 
-def _run_all(cfg: RunConfig, out: Path, *, quiet: bool, tensorboard: bool, summary: dict | None) -> dict[str, Any]:
+def _finished(out: Path, name: str, summary: dict | None) -> bool:
+    return (out / name / "lifetime.json").is_file() and summary is not None and name in summary["agents"]
+
+
+def _run_all(cfg: RunConfig, out: Path, *, quiet: bool, tensorboard: bool, summary: dict | None,
+             ckpts: dict[str, dict] | None = None) -> dict[str, Any]:
     summary = summary or {"agents": {}, "seed": cfg.seed, "model": cfg.model}
     for name in cfg.agents:
         adir = out / name
-        if (adir / "lifetime.json").is_file() and name in summary["agents"]:
+        if _finished(out, name, summary):
             continue  # finished before the interruption
-        ckpt = load_checkpoint(adir / CHECKPOINT_NAME) if (adir / CHECKPOINT_NAME).is_file() else None
+        ckpt = (ckpts or {}).get(name)
         if ckpt is None and adir.exists():
             shutil.rmtree(adir)  # killed before its first wake-up: start its lifetime again
         summary["agents"][name] = _run_agent(name, cfg, adir, ckpt, quiet=quiet, tensorboard=tensorboard)

@@ -164,6 +164,7 @@ def test_bad_run_directories_and_checkpoints_are_clear_errors(runs, tmp_path, ca
     assert main(["run", "--resume", str(bad), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "checkpoint" in err and "corrupt" in err and len(err.strip().splitlines()) == 1
+    assert not (bad / "in-context").exists()  # reported before the agent listed first ran again
     assert main(["run", str(runs["cfg"]), "--resume", str(bad)]) == 2
     assert "--resume" in capsys.readouterr().err
 

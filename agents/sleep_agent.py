@@ -58,6 +58,9 @@ class SleepAgentConfig(SeedingConfig):
         max_replay: Older questions replayed per consolidation (a random subset), >= 0.
         recall_prefixes: Add distillation rows where the student completes random word prefixes of
             the memory lines that the teacher completes while reading them.
+        recall_whole_lines: Add one distillation row per memory line where the student recites the
+            line from an empty prefix, as the teacher does while reading it (teacher samples of the
+            memory itself, PAPER-NOTES §2.5 "D sampled from the teacher").
         prefixes_per_line: Random prefix cuts per memory line (duplicates merged), >= 1.
         router: ``"lexical"`` (experts off when the question's names are in the context),
             ``"always"`` (experts always on), or ``"never"`` (experts never used: ablation).
@@ -67,6 +70,7 @@ class SleepAgentConfig(SeedingConfig):
 
     max_replay: int = 48
     recall_prefixes: bool = False
+    recall_whole_lines: bool = False
     prefixes_per_line: int = 2
     router: str = "lexical"
     experts: ExpertConfig = field(default_factory=lambda: ExpertConfig(d_low=64))
@@ -160,12 +164,15 @@ class SleepAgent:
 
     # -- replay data ---------------------------------------------------------------------------
     def _recall_prompts(self, memories: tuple[str, ...]) -> list[tuple[str, str]]:
-        """Recall prompts: random word prefixes of each memory line, with that line as the teacher's context."""
+        """Recall prompts, each with its memory line as the teacher's context: the empty prefix
+        (``recall_whole_lines``) and/or random word prefixes of at least 2 words (``recall_prefixes``)."""
         out = []
         lines = [ln.strip() for m in memories for ln in m.split("\n") if ln.strip()]
         for ln in dict.fromkeys(lines):
             words = ln.split()
-            if len(words) < 3:
+            if self.config.recall_whole_lines:
+                out.append((f"{RECALL_INSTRUCTION}\nAnswer:", ln))
+            if not self.config.recall_prefixes or len(words) < 3:
                 continue
             cuts = sorted(set(self.rng.integers(2, len(words), size=self.config.prefixes_per_line).tolist()))
             for c in cuts:
@@ -251,7 +258,7 @@ class SleepAgent:
         memory = "\n".join(window.memories)
         prompts = list(dict.fromkeys(q for q, _ in window.queries))
         new = self._examples(prompts, [self.reader.select(memory, p) for p in prompts], old=False)
-        if self.config.recall_prefixes:
+        if self.config.recall_prefixes or self.config.recall_whole_lines:
             recall = self._recall_prompts(window.memories)
             new += self._examples([p for p, _ in recall], [c for _, c in recall], old=False)
         old = self._examples(self._sample(self.past_prompts), None, old=True)

@@ -39,6 +39,7 @@ class SleepSettings:
         beta: Generalized-JSD beta in [0, 1] (0 = forward KL).
         replay_per_batch: Earlier-day sequences per step.
         recall_prefixes: Add Learning-to-Imitate prefix completions of the memories.
+        recall_whole_lines: Add rows where the student recites each memory line (teacher reading it).
         router: ``lexical``, ``always`` or ``never``.
         d_low: Expert rank.
         pool_size: Pre-allocated experts per MLP block.
@@ -58,6 +59,7 @@ class SleepSettings:
     beta: float = 0.0
     replay_per_batch: int = 4
     recall_prefixes: bool = False
+    recall_whole_lines: bool = False
     router: str = "lexical"
     d_low: int = 64
     pool_size: int = 5

@@ -202,7 +202,8 @@ def _make_agent(name: str, cfg: RunConfig):
     s = cfg.sleep
     acfg = SleepAgentConfig(
         steps=s.steps, batch_size=s.batch_size, lr=s.lr, on_policy_fraction=s.on_policy_fraction, beta=s.beta,
-        replay_per_batch=s.replay_per_batch, recall_prefixes=s.recall_prefixes, router=s.router,
+        replay_per_batch=s.replay_per_batch, recall_prefixes=s.recall_prefixes,
+        recall_whole_lines=s.recall_whole_lines, router=s.router,
         experts=ExpertConfig(d_low=s.d_low, pool_size=s.pool_size, first_layer=s.first_layer, levels=s.levels),
         alpha=s.alpha, gamma=s.gamma, z0=s.z0, expand=s.expand, min_retention=s.min_retention, seed=cfg.seed,
     )

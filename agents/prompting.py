@@ -37,6 +37,17 @@ def _split_stem(prompt: str) -> tuple[str, str]:
     return prompt, ""
 
 
+def _is_question(line: str) -> bool:
+    line = line.strip()
+    return line.startswith("Question:") or line.endswith("?")
+
+
+def _statement(line: str) -> str:
+    """A context line as a statement: an ``Answer:`` label is dropped (the fact stays)."""
+    line = line.strip()
+    return line[len("Answer:") :].strip() if line.startswith("Answer:") else line
+
+
 class PromptFormat:
     """Render ``(prompt, context)`` into the model's input text.
 
@@ -73,6 +84,13 @@ class ContextReader:
     agents answer from the ``top_k`` best-matching lines. Capitalised words (names) weigh
     ``name_weight``, other content words 1.
 
+    Question lines (``Question: ...`` or ending in ``?``) are never selected: they hold no fact, and
+    a short-term memory that also holds the day's answered queries would otherwise fill the
+    ``top_k`` lines with questions that share every word with the new one and push the facts out
+    (SmolLM2-135M then answered 'dog' for a pet stated as 'iguana'). An answer line keeps its text
+    without the ``Answer:`` label; a line repeated (up to case and a final period) counts once, the
+    newest copy kept.
+
     Attributes:
         top_k: Lines kept, >= 1.
         name_weight: Weight of a shared capitalised word.
@@ -95,7 +113,9 @@ class ContextReader:
     def select(self, context: str, question: str) -> str:
         """Return the relevant lines of ``context`` (original order, newline-joined), or "" if none is."""
         q = self._terms(question)
-        lines = [ln for ln in context.split("\n") if ln.strip()]
+        lines = [_statement(ln) for ln in context.split("\n") if ln.strip() and not _is_question(ln)]
+        newest = {ln.rstrip(".").lower(): i for i, ln in enumerate(lines)}  # a fact said twice counts once
+        lines = [ln for i, ln in enumerate(lines) if newest[ln.rstrip(".").lower()] == i]
         scored = []
         for i, ln in enumerate(lines):
             terms = self._terms(ln)

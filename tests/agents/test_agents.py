@@ -362,3 +362,19 @@ def test_recall_rows_recite_whole_lines_and_or_complete_prefixes(knobs: dict, wh
     # each row's teacher context is its own memory line; a prefix is the start of that line
     assert all(ctx in MEMORIES and ctx.startswith(s.strip()) for s, (_, ctx) in zip(stems, rows))
     assert all(len(s.split()) >= 2 for s in stems if s)
+
+
+def test_context_reader_skips_question_lines_and_keeps_the_facts() -> None:
+    # the short-term memory also holds the day's answered queries: they must not crowd out the facts
+    memory = "\n".join([
+        "Volmai Gainwood lives in Flalmeford.", "Volmai Gainwood has a pet iguana.",
+        "Question: What pet does Volmai Gainwood have?", "Answer: Volmai Gainwood has a pet iguana",
+        "Question: Where does Volmai Gainwood live?", "Answer: Volmai Gainwood lives in Flalmeford",
+        "Question: What does Volmai Gainwood do for a living?", "Answer: Volmai Gainwood works as lawyer",
+    ])  # fmt: skip
+    got = ContextReader(top_k=4).select(memory, "Question: What pet does Volmai Gainwood have?\nAnswer: Volmai Gainwood has a pet")
+    lines = got.split("\n")
+    assert not any(ln.startswith("Question:") or ln.endswith("?") for ln in lines)
+    # answer lines lose their "Answer:" label; a fact said twice is kept once (the newest copy)
+    assert lines == ["Volmai Gainwood has a pet iguana", "Volmai Gainwood lives in Flalmeford", "Volmai Gainwood works as lawyer"]
+    assert ContextReader().select("Question: Where does Ann Berg live?", "Where does Ann Berg live?") == ""

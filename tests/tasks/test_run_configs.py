@@ -82,3 +82,20 @@ def test_mixed_stream_runs_end_to_end_with_the_tiny_model(tmp_path):
         assert len([s for s in steps if s["kind"] in ("study", "query")]) == 6 + 3 + 6 + 3 + 3 + 3 + 2 + 2
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert [e["task"] for e in saved["stream"]["experiences"]] == ["facts", "babi", "rg:basic_arithmetic", "arc"]
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_config_loads_with_its_loader(path):
+    # a config the README points at must not be broken by a later change of the config schema
+    if path.stem.startswith("dreaming_"):
+        from agents.dreaming import DreamingConfig, load_dreaming_config
+
+        assert isinstance(load_dreaming_config(path), DreamingConfig)
+    elif path.stem.startswith("compare_"):
+        from evaluation.compare import load_compare_config
+
+        assert load_compare_config(path).seeds
+    else:
+        cfg = load_config(path)
+        SleepEnv(build_env_config(cfg)).reset(seed=cfg.seed)
+        assert load_config(config_to_dict(cfg)) == cfg

@@ -339,11 +339,9 @@ class Dreaming:
             norm = lambda s: re.sub(r"[^0-9a-z]+", " ", s.lower()).strip()  # noqa: E731
             greedy = SamplingParams(temperature=0.0, max_new_tokens=max(len(c) for _, c in rows) + 2)
             hits = 0
-            for s in range(0, len(rows), self.engine.batch_size):
-                chunk = rows[s : s + self.engine.batch_size]
-                for (_, c), out in zip(chunk, self.engine._generate_batch([p for p, _ in chunk], greedy)):
-                    ref = norm(tok.decode(c, skip_special_tokens=True))
-                    hits += bool(ref) and norm(out[0]).startswith(ref)
+            for (_, c), out in zip(rows, self.engine.generate_ids([p for p, _ in rows], greedy)):
+                ref = norm(tok.decode(c, skip_special_tokens=True))
+                hits += bool(ref) and norm(out.text).startswith(ref)
             return hits / len(rows)
 
     def _grad(self, loss_fn, rows, params) -> torch.Tensor:

@@ -344,12 +344,7 @@ class KnowledgeSeeding:
     def _sample(self, rows: list[list[int]], temperature: float) -> list[list[int]]:
         """Student samples from token-id prompts (no gradient), EOS kept."""
         params = SamplingParams(temperature=temperature, max_new_tokens=12, seed=int(self.rng.integers(2**31)))
-        out = []
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(params.seed)
-            for s in range(0, len(rows), self.engine.batch_size):
-                out += [list(r[1]) for r in self.engine._generate_batch(rows[s : s + self.engine.batch_size], params)]
-        return out
+        return [list(r.token_ids) for r in self.engine.generate_ids(rows, params)]
 
     @torch.no_grad()
     def _on_policy(self, batch: list[Example], hide: int, student_levels) -> list[Example]:

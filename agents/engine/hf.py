@@ -223,8 +223,34 @@ class TransformersEngine:
         """
         if not prompts:
             return []
-        encoded = [self._fit(ids, params.max_new_tokens, i, "max_new_tokens is") for i, ids in enumerate(self.encode(prompts))]
-        jobs = [(i, k) for i in range(len(prompts)) for k in range(params.n)]
+        return self._generate_encoded(self.encode(prompts), params, list(prompts))
+
+    @torch.no_grad()
+    def generate_ids(self, prompt_ids: Sequence[Sequence[int]], params: SamplingParams = SamplingParams()) -> list[Rollout]:
+        """:meth:`generate` for prompts that are token ids already (no decode/re-encode drift).
+
+        Training code that builds prompts from ids (a teacher sample's prefix, a student prompt)
+        samples through this. Same batching, seeding, stop strings and logprobs as :meth:`generate`.
+
+        Args:
+            prompt_ids: Prompts as token-id sequences (special tokens included as given).
+            params: Sampling settings.
+
+        Returns:
+            ``len(prompt_ids) * params.n`` rollouts, prompt-major; ``Rollout.prompt`` is the decoded
+            prompt; ``[]`` for no prompts.
+
+        Raises:
+            PromptTooLong: as :meth:`generate`.
+        """
+        if not prompt_ids:
+            return []
+        ids = [list(p) for p in prompt_ids]
+        return self._generate_encoded(ids, params, [self.tokenizer.decode(p) for p in ids])
+
+    def _generate_encoded(self, encoded: list[list[int]], params: SamplingParams, texts: list[str]) -> list[Rollout]:
+        encoded = [self._fit(ids, params.max_new_tokens, i, "max_new_tokens is") for i, ids in enumerate(encoded)]
+        jobs = [(i, k) for i in range(len(encoded)) for k in range(params.n)]
         order = sorted(range(len(jobs)), key=lambda j: len(encoded[jobs[j][0]]))
         out: list[Rollout | None] = [None] * len(jobs)
         rng_ctx = torch.random.fork_rng() if params.seed is not None else contextlib.nullcontext()
@@ -236,7 +262,7 @@ class TransformersEngine:
                 rows = [encoded[jobs[j][0]] for j in chunk]
                 for j, r in zip(chunk, self._generate_batch(rows, params)):
                     i = jobs[j][0]
-                    out[j] = Rollout(prompts[i], r[0], r[1], r[2], r[3], self.model_version)
+                    out[j] = Rollout(texts[i], r[0], r[1], r[2], r[3], self.model_version)
         return out  # type: ignore[return-value]
 
     def _generate_batch(self, rows: list[list[int]], params: SamplingParams):

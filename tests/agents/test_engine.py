@@ -97,3 +97,16 @@ def test_score_rejects_mismatched_lengths(engine):
 def test_sampling_params_validation_names_the_field(kw):
     with pytest.raises(ValueError, match=next(iter(kw))):
         SamplingParams(**kw)
+
+
+def test_generate_ids_equals_generate_on_the_same_tokens(engine):
+    prompts = ["hello", "a longer prompt here", "xyz"]
+    ids = engine.encode(prompts)
+    for params in (GREEDY, SamplingParams(temperature=1.0, max_new_tokens=6, seed=11, n=2)):
+        by_text = engine.generate(prompts, params)
+        by_ids = engine.generate_ids(ids, params)
+        assert [r.token_ids for r in by_ids] == [r.token_ids for r in by_text]
+        for a, b in zip(by_ids, by_text):
+            np.testing.assert_allclose(a.logprobs, b.logprobs, atol=1e-6)
+    assert [r.prompt for r in engine.generate_ids(ids[:1], GREEDY)] == [engine.tokenizer.decode(ids[0])]
+    assert engine.generate_ids([], GREEDY) == []

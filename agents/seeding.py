@@ -27,8 +27,11 @@ One consolidation of level ``l`` into level ``l+1`` (PAPER-NOTES §2.5-2.8):
    retention below ``min_retention`` or a new-memory agreement below ``min_new_agreement`` rolls the
    expert memory back to its pre-sleep state (:attr:`SeedingResult.committed` is False).
 
-"Agreement" = the student would reproduce the teacher's answer exactly under greedy decoding: the
-argmax of its teacher-forced logits equals every target token (one forward pass, no generation).
+"Agreement" = the student would reproduce the teacher's answer under greedy decoding: the argmax of
+its teacher-forced logits equals every answer token (one forward pass, no generation). A final EOS is
+not compared: the answer text ends at a stop string (", ", ". ", newline) or at EOS alike, and where the
+teacher's answer was cut at a stop string the teacher itself predicts the stop, not EOS, so an exact
+match including EOS called a perfect student wrong (SmolLM2: agreement 0.17 at probe accuracy 1.00).
 """
 
 from __future__ import annotations
@@ -180,6 +183,12 @@ def completion_logits(model, prompts: list[list[int]], completions: list[list[in
     logits = out.logits[:, :-1].float()  # (B, w, V)
     m = cmask[:, -w:]  # (B, w)
     return [logits[b][m[b]] for b in range(ids.shape[0])]
+
+
+def _content_len(completion: list[int], eos_id: int | None) -> int:
+    """Tokens of the answer proper: ``completion`` without a final EOS (at least one token)."""
+    n = len(completion) - (1 if completion and completion[-1] == eos_id else 0)
+    return max(n, 1)
 
 
 class ModelJudge:
@@ -396,7 +405,7 @@ class KnowledgeSeeding:
 
     @torch.no_grad()
     def agreement(self, exs: list[Example], student_levels) -> tuple[float, bool]:
-        """Share of ``exs`` whose teacher answer the student reproduces under greedy decoding.
+        """Share of ``exs`` whose teacher answer (final EOS excluded) the student reproduces under greedy decoding.
 
         Returns:
             (agreement in [0, 1] (nan for no rows), whether every logit was finite).
@@ -411,5 +420,7 @@ class KnowledgeSeeding:
                 logits = completion_logits(self.engine.model, [e.student_prompt for e in chunk],
                                            [e.completion for e in chunk], self.engine.pad_id)
             finite = finite and all(bool(torch.isfinite(lg).all()) for lg in logits)
-            hits += sum(bool((lg.argmax(-1) == torch.tensor(e.completion)).all()) for e, lg in zip(chunk, logits))
+            for e, lg in zip(chunk, logits):
+                n = _content_len(e.completion, self.engine.eos_id)
+                hits += bool((lg[:n].argmax(-1) == torch.tensor(e.completion[:n])).all())
         return hits / len(exs), finite

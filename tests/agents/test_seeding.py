@@ -138,3 +138,21 @@ def test_state_dict_roundtrip_with_levels() -> None:
 def test_seeding_config_errors_name_the_field(kwargs, field) -> None:
     with pytest.raises(ValueError, match=field):
         SeedingConfig(**kwargs)
+
+
+def test_agreement_compares_the_answer_tokens_not_a_final_eos() -> None:
+    from agents.engine import SamplingParams
+    from agents.seeding import Example
+
+    agent = _agent()
+    eng, eos = agent.engine, agent.engine.eos_id
+    prompt = eng.encode([agent.format.render(Q1)])[0]
+    with agent.memory.routed(False):
+        greedy = list(eng.generate_ids([prompt], SamplingParams(temperature=0.0, max_new_tokens=4))[0].token_ids)
+    greedy = [t for t in greedy if t != eos][:3]
+    assert len(greedy) == 3
+    # the model's own greedy answer cut at a "stop string": the model predicts a 4th token there, not EOS
+    own = Example(prompt, prompt, greedy + [eos], None)
+    wrong = Example(prompt, prompt, [greedy[0], (greedy[1] + 1) % 50, greedy[2], eos], None)
+    agree, finite = agent.seeding.agreement([own, wrong], None)
+    assert finite and agree == 0.5  # an exact match including EOS would give 0.0

@@ -203,7 +203,7 @@ def load_model(name: str = SMOLLM2, *, dtype: torch.dtype = torch.float32):
         path = Path(name).expanduser()
         if not (path / "config.json").exists():
             raise FileNotFoundError(
-                f"model: {name!r} is not a preset ({SMOLLM2!r}, {TINY!r}) nor a directory with a config.json; "
+                f"model: {name!r} is not a preset ({SMOLLM2!r}, {TINY!r}, {GEMMA3!r}) nor a directory with a config.json; "
                 "pass a preset name or the path of a local Hugging Face causal LM"
             )
     AutoConfig.from_pretrained(path)  # clear error early if the config is unreadable

@@ -42,6 +42,14 @@ def print_summary(summary: dict) -> None:
         print(line(r))
 
 
+def _is_compare_config(path: Path) -> bool:
+    """A YAML file with top-level ``seeds:`` or ``schedules:`` keys (a ``sleep-env compare`` config)."""
+    try:
+        return bool(re.search(r"^(seeds|schedules)\s*:", path.read_text(errors="replace"), re.M))
+    except OSError:
+        return False
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from evaluation.config import load_config
     from evaluation.experiment import resume_experiment, run_experiment
@@ -52,7 +60,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         out = Path(args.resume)
         summary = resume_experiment(out, quiet=args.quiet, tensorboard=not args.no_tensorboard)
     else:
-        cfg = load_config(Path(args.config) if args.config else None)  # the argument is always a file path
+        path = Path(args.config) if args.config else None
+        if path is not None and path.is_file() and _is_compare_config(path):
+            raise SleepEnvError(f"{path} is a compare config (it has seeds:/schedules:); run it with "
+                                f"`sleep-env compare {path}`, or give `sleep-env run` a config with one seed and schedule")
+        cfg = load_config(path)  # the argument is always a file path
         out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
         summary = run_experiment(cfg, out, quiet=args.quiet, force=args.force, tensorboard=not args.no_tensorboard)
     print_summary(summary)
@@ -91,7 +103,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from sleep_env import SleepEnv, check_sleep_env
 
     path = Path(args.config) if args.config else None  # the argument is always a file path
-    if path is not None and path.is_file() and re.search(r"^(seeds|schedules)\s*:", path.read_text(), re.M):
+    if path is not None and path.is_file() and _is_compare_config(path):
         from evaluation.compare import load_compare_config
 
         ccfg = load_compare_config(path)  # a compare config: check the env of every schedule

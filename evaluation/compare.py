@@ -39,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from evaluation.config import RunConfig, _Loader, config_to_dict, load_config, yaml_problem
+from evaluation.config import RunConfig, _Loader, config_to_dict, load_config, read_config_text, yaml_problem
 from evaluation.executors import cores, run_local, run_ray
 from evaluation.metrics import bootstrap_ci
 from sleep_env.errors import ConfigError, SleepEnvError
@@ -111,7 +111,7 @@ def load_compare_config(source: str | Path | Mapping[str, Any]) -> CompareConfig
         if not path.is_file():
             raise ConfigError(f"compare config {str(path)!r} does not exist; pass the path of a YAML file")
         try:
-            data = yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 -- a SafeLoader
+            data = yaml.load(read_config_text(path), Loader=_Loader)  # noqa: S506 -- a SafeLoader
         except yaml.YAMLError as exc:
             raise ConfigError(f"compare config is not valid YAML: {yaml_problem(exc)}") from None
         if not isinstance(data, dict):

@@ -161,7 +161,7 @@ class RunConfig:
         looks_like_path = any(sep in self.model for sep in ("/", "\\", "~")) or self.model.startswith(".")
         if self.model not in MODEL_PRESETS and not looks_like_path and not Path(self.model).is_dir():
             raise ConfigError(
-                f"model {self.model!r} is not a preset ({', '.join(MODEL_PRESETS)}); pass a preset "
+                f"model {self.model!r} is not a preset ({', '.join(MODEL_PRESETS)}){_did_you_mean(self.model, MODEL_PRESETS)}; pass a preset "
                 f"name or the path of a local Hugging Face causal LM directory (e.g. ./{self.model})"
             )
         if self.match not in ("contains", "exact"):
@@ -231,7 +231,8 @@ def _stream_spec(path: str, value: Any) -> StreamConfig | None:
         raise ConfigError(f"{path} must be a mapping with 'experiences' (a list) and optionally 'n_probe', got {value!r}")
     unknown = [k for k in value if k not in ("experiences", "n_probe")]
     if unknown:
-        raise ConfigError(f"unknown config key {path}.{unknown[0]}; known keys: experiences, n_probe")
+        raise ConfigError(f"unknown config key {path}.{unknown[0]}{_did_you_mean(str(unknown[0]), ('experiences', 'n_probe'))}; "
+                          "known keys: experiences, n_probe")
     exps = value.get("experiences")
     if not isinstance(exps, list) or not exps:
         raise ConfigError(f"{path}.experiences must be a non-empty list of {{task, task_kwargs, n_study, n_query}}, got {exps!r}")
@@ -242,7 +243,8 @@ def _stream_spec(path: str, value: Any) -> StreamConfig | None:
             raise ConfigError(f"{where} must be a mapping with keys {', '.join(_EXPERIENCE_KEYS)}, got {exp!r}")
         bad = [k for k in exp if k not in _EXPERIENCE_KEYS]
         if bad:
-            raise ConfigError(f"unknown config key {where}.{bad[0]}; known keys: {', '.join(_EXPERIENCE_KEYS)}")
+            raise ConfigError(f"unknown config key {where}.{bad[0]}{_did_you_mean(str(bad[0]), _EXPERIENCE_KEYS)}; "
+                              f"known keys: {', '.join(_EXPERIENCE_KEYS)}")
         for key in ("task", "n_study", "n_query"):
             if key not in exp:
                 raise ConfigError(f"{where}.{key} is missing; each experience needs task, n_study and n_query")
@@ -289,15 +291,16 @@ class _Loader(yaml.SafeLoader):
         seen: dict[Any, Any] = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
-            if isinstance(key, (str, int, float, bool)) and key in seen:
-                first = seen[key]
+            slot = (type(key).__name__, key)  # 1 and true are different YAML keys, though 1 == True in Python
+            if isinstance(key, (str, int, float, bool)) and slot in seen:
+                first = seen[slot]
                 raise yaml.constructor.ConstructorError(
                     None, None,
                     f"key {key!r} appears twice in one mapping (first at line {first.line + 1}); keep one",
                     key_node.start_mark,
                 )  # fmt: skip
             if isinstance(key, (str, int, float, bool)):
-                seen[key] = key_node.start_mark
+                seen[slot] = key_node.start_mark
         return super().construct_mapping(node, deep=deep)
 
 
@@ -379,15 +382,18 @@ def _dreaming_spec(path: str, value: Any) -> dict[str, Any] | None:
         raise ConfigError(f"{path} must be a mapping of DreamingConfig fields (e.g. {{dreams: 4, top_k: 1}}) or empty, got {value!r}")
     from agents.dreaming import DreamingConfig
 
-    names = [f.name for f in dataclasses.fields(DreamingConfig)]
-    bad = sorted(str(k) for k in value if k not in names)
+    fields = {f.name: f.type for f in dataclasses.fields(DreamingConfig)}
+    bad = sorted(str(k) for k in value if k not in fields)
     if bad:
-        raise ConfigError(f"unknown {path} key(s) {bad}; known: {', '.join(names)} (check the spelling)")
+        raise ConfigError(f"unknown {path} key(s) {bad}{_did_you_mean(bad[0], fields)}; known: {', '.join(fields)} "
+                          "(check the spelling)")
+    # the same YAML typing as every other field: "1e-3" is 0.001, 2.0 is the int 2, "off" is not a bool
+    typed = {k: _coerce(f"{path}.{k}", v, fields[k]) for k, v in value.items()}
     try:
-        DreamingConfig(**value)
+        DreamingConfig(**typed)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    return dict(value)
+    return typed
 
 
 def _did_you_mean(word: str, choices: Any) -> str:
@@ -396,6 +402,15 @@ def _did_you_mean(word: str, choices: Any) -> str:
 
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def read_config_text(path: Path) -> str:
+    """A config file's text (UTF-8); a file that is not text is a ConfigError naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+                          f"offset {exc.start}); save it as UTF-8 YAML") from None
 
 
 def yaml_problem(exc: yaml.YAMLError) -> str:
@@ -454,7 +469,7 @@ def load_config(source: str | Path | Mapping[str, Any] | None = None) -> RunConf
             raise ConfigError(f"config {text!r} is a directory, not a file; pass the path of a YAML file, e.g. configs/default.yaml")
         if not path.is_file():
             raise ConfigError(f"config file {text!r} does not exist; pass the path of a YAML file, e.g. configs/default.yaml")
-        text = path.read_text()
+        text = read_config_text(path)
     try:
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 -- _Loader is a SafeLoader
     except yaml.YAMLError as exc:

@@ -72,12 +72,18 @@ def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def _written_by_us(folder: Path) -> bool:
+    """A run directory (config.json) or a compare directory (compare.json, or runs/ of an interrupted one)."""
+    return (folder / "config.json").is_file() or (folder / "compare.json").is_file() or (folder / "runs").is_dir()
+
+
 def claim_output_dir(out: str | Path, *, force: bool, what: str, also: str = "") -> Path:
     """Create ``out`` as an empty folder for a new run or comparison (runs never mix).
 
     Args:
         out: The folder to write.
-        force: Delete a used folder first (never a file).
+        force: Delete a used folder first: only one sleep-env wrote (a run or compare directory);
+            never a file or any other folder.
         what: How errors name it (``"run directory"``).
         also: Extra advice for a used folder (e.g. ``"--resume it, "``).
 
@@ -85,7 +91,8 @@ def claim_output_dir(out: str | Path, *, force: bool, what: str, also: str = "")
         ``out`` as a Path, existing and empty.
 
     Raises:
-        SleepEnvError: ``out`` is a file, or a non-empty folder and ``force`` is not set.
+        SleepEnvError: ``out`` is a file, a non-empty folder and ``force`` is not set, or a
+            non-empty folder that sleep-env did not write.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -95,6 +102,9 @@ def claim_output_dir(out: str | Path, *, force: bool, what: str, also: str = "")
         if not force:
             raise SleepEnvError(f"{what} {str(out)!r} already exists and is not empty; pass a new --out, "
                                 f"{also}or --force to overwrite it (runs are never mixed)")
+        if not _written_by_us(out):
+            raise SleepEnvError(f"{what} {str(out)!r} is not empty and was not written by sleep-env (no config.json, "
+                                "compare.json or runs/ in it); --force only replaces sleep-env output: pass a new --out")
         shutil.rmtree(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -288,7 +298,8 @@ def resume_experiment(run_dir: str | Path, *, quiet: bool = False, tensorboard: 
     if (out / "summary.json").is_file():
         try:
             summary = json.loads((out / "summary.json").read_text())
-            summary["agents"].items()
+            if not all(isinstance(v, dict) and "acc" in v for v in summary["agents"].values()):
+                raise ValueError("an agent entry is not a summary")
         except (ValueError, KeyError, TypeError, AttributeError):
             raise SleepEnvError(f"{out / 'summary.json'} is corrupt; delete it to recompute the finished agents' entries") from None
     # read every checkpoint first: a corrupt one is reported before any agent runs again

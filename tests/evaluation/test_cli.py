@@ -226,3 +226,11 @@ def test_action_without_response_names_the_missing_key():
     env.reset(seed=0)
     with pytest.raises(InvalidAction, match="no 'response' key"):
         env.step({"sleep": 0})
+
+
+def test_run_given_a_compare_config_points_at_compare(tmp_path, capsys) -> None:
+    cfg = ROOT / "examples" / "configs" / "compare_tiny.yaml"
+    assert main(["run", str(cfg), "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "is a compare config" in err and "sleep-env compare" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()  # refused before anything was written

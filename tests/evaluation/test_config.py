@@ -306,3 +306,33 @@ def test_a_key_written_twice_is_an_error_with_both_lines(text: str, key: str, fi
 def test_typos_get_a_did_you_mean(text: str, hint: str) -> None:
     with pytest.raises(ConfigError, match=hint):
         load_config(text)
+
+
+def test_dreaming_fields_get_the_same_yaml_typing_as_the_rest() -> None:
+    cfg = load_config("dreaming: {lr: 1e-3, generator_lr: 5e-4, dreams: 2.0}\n")
+    assert cfg.dreaming == {"lr": 0.001, "generator_lr": 0.0005, "dreams": 2}
+    with pytest.raises(ConfigError, match=r"dreaming\.dreams must be an integer, got 'two'"):
+        load_config("dreaming: {dreams: two}\n")
+    with pytest.raises(ConfigError, match="did you mean 'dreams'"):
+        load_config("dreaming: {dreamz: 3}\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [("model: tny\n", "did you mean 'tiny'"), ("stream:\n  experiences:\n    - {task: facts, n_stdy: 3}\n", "did you mean 'n_study'")],
+)
+def test_more_typos_get_a_did_you_mean(text: str, hint: str) -> None:
+    with pytest.raises(ConfigError, match=hint):
+        load_config(text)
+
+
+def test_a_config_file_that_is_not_utf8_is_named(tmp_path) -> None:
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes(b"model: tiny\n# caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"latin1\.yaml' is not UTF-8 text \(byte 0xe9 at offset 17\)"):
+        load_config(bad)
+
+
+def test_yaml_one_and_true_are_different_keys() -> None:
+    with pytest.raises(ConfigError, match="unknown config key '1'"):  # not "appears twice"
+        load_config("model: tiny\n1: a\ntrue: b\n")

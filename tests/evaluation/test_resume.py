@@ -178,6 +178,26 @@ def test_existing_run_directory_needs_force(runs, tmp_path, capsys):
     assert (out / "keep.txt").read_text() == "precious"
     cfg = tmp_path / "one.yaml"
     cfg.write_text(CONFIG.replace("agents: [in-context, sleep]", "agents: [in-context]").replace("experiences: 3", "experiences: 1"))
+    # --force replaces sleep-env output only: a folder of other files is refused, nothing deleted
     rc, err = _in_process(["run", str(cfg), "--out", str(out), "--quiet", "--force"])
+    assert rc == 2 and "was not written by sleep-env" in err
+    assert (out / "keep.txt").read_text() == "precious"
+    run = tmp_path / "run"
+    assert _in_process(["run", str(cfg), "--out", str(run), "--quiet"])[0] == 0
+    (run / "stale.txt").write_text("from the old run")
+    rc, err = _in_process(["run", str(cfg), "--out", str(run), "--quiet", "--force"])
     assert rc == 0, err
-    assert not (out / "keep.txt").exists() and (out / "summary.json").is_file()
+    assert not (run / "stale.txt").exists() and (run / "summary.json").is_file()
+
+
+@pytest.mark.parametrize("text", ['{"agents": {"sleep": 3}}', '{"agents": [1]}', "not json", '{"agents": {"sleep": {"x": 1}}}'])
+def test_a_damaged_summary_is_a_one_line_error_on_resume(runs, tmp_path, capsys, text):
+    import shutil
+
+    run = tmp_path / "damaged"
+    shutil.copytree(runs["root"] / "full", run)
+    (run / "summary.json").write_text(text)
+    assert main(["run", "--resume", str(run), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "summary.json is corrupt" in err and len(err.strip().splitlines()) == 1
+    assert (run / "summary.json").read_text() == text  # nothing rewritten

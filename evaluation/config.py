@@ -99,9 +99,10 @@ class RunConfig:
     """What ``sleep-env run`` does.
 
     Attributes:
-        model: ``smollm2-135m`` (default, real pretrained model), ``tiny`` (tests) or a local HF model dir.
+        model: ``smollm2-135m`` (default, real pretrained model), ``gemma3-270m``, ``tiny`` (tests) or a
+            local HF model dir.
         agents: Agents to run on the same seeded stream, from ``in-context``, ``sleep``, ``sft``
-            (SFTSleepAgent) and ``sdft`` (SDFTSleepAgent, needs trl).
+            (SFTSleepAgent), ``sdft`` (SDFTSleepAgent, needs trl) and ``seal`` (SEALAgent).
         seed: Stream seed (every agent sees the identical stream).
         stream: The stream as a list of experiences of any registered task (``None`` = the default
             facts stream below): ``{experiences: [{task, task_kwargs, n_study, n_query}, ...],

@@ -41,8 +41,9 @@ def run_lifetime(
     ``terminated`` or ``truncated``.
 
     Agent output is model output: a response or probe answer longer than the action space's
-    ``max_length`` (``MAX_PROMPT_CHARS`` characters) is cut to it (with one ``RuntimeWarning`` per
-    lifetime) and scored, instead of aborting the lifetime with ``InvalidAction``.
+    ``max_length`` (``MAX_PROMPT_CHARS`` characters) is cut to it (at most one ``RuntimeWarning`` per
+    lifetime; Python's default filter shows a repeated one once per process) and scored, instead of
+    aborting the lifetime with ``InvalidAction``.
 
     Checkpoints: after every wake-up (once the probes due then are submitted) ``on_wake`` gets the
     sleep's report and the loop state, a JSON-able dict (the env's

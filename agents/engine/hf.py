@@ -243,12 +243,31 @@ class TransformersEngine:
         Raises:
             PromptTooLong: as :meth:`generate`.
         """
-        if not prompt_ids:
+        if hasattr(prompt_ids, "tolist"):  # a 2-D tensor or array: one row per prompt
+            prompt_ids = prompt_ids.tolist()
+        if len(prompt_ids) == 0:
             return []
-        ids = [list(p) for p in prompt_ids]
+        ids = [self._check_ids(i, p) for i, p in enumerate(prompt_ids)]
         return self._generate_encoded(ids, params, [self.tokenizer.decode(p) for p in ids])
 
+    def _check_ids(self, index: int, row) -> list[int]:
+        """One prompt of token ids as a list of ints in ``[0, len(tokenizer))``; errors name the row and the id."""
+        row = row.tolist() if hasattr(row, "tolist") else row
+        if isinstance(row, (str, bytes)) or not isinstance(row, Sequence):
+            raise TypeError(f"prompt_ids[{index}] must be a sequence of token ids, got {type(row).__name__} {row!r:.60}; "
+                            "pass a list of lists of ints (one list per prompt)")
+        limit = len(self.tokenizer)
+        for t in row:
+            if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 0 <= int(t) < limit:
+                raise ValueError(f"prompt_ids[{index}] holds {t!r}, not a token id in [0, {limit}) (the tokenizer's "
+                                 "size); encode prompts with engine.encode(...)")
+        return [int(t) for t in row]
+
     def _generate_encoded(self, encoded: list[list[int]], params: SamplingParams, texts: list[str]) -> list[Rollout]:
+        empty = next((i for i, ids in enumerate(encoded) if not ids), None)
+        if empty is not None:
+            raise ValueError(f"prompt {empty} is empty (0 tokens) and the tokenizer adds no BOS; a rollout needs "
+                             "at least one prompt token: pass some text")
         encoded = [self._fit(ids, params.max_new_tokens, i, "max_new_tokens is") for i, ids in enumerate(encoded)]
         jobs = [(i, k) for i in range(len(encoded)) for k in range(params.n)]
         order = sorted(range(len(jobs)), key=lambda j: len(encoded[jobs[j][0]]))

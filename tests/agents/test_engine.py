@@ -110,3 +110,21 @@ def test_generate_ids_equals_generate_on_the_same_tokens(engine):
             np.testing.assert_allclose(a.logprobs, b.logprobs, atol=1e-6)
     assert [r.prompt for r in engine.generate_ids(ids[:1], GREEDY)] == [engine.tokenizer.decode(ids[0])]
     assert engine.generate_ids([], GREEDY) == []
+
+
+def test_generate_ids_refuses_bad_rows_by_name_and_takes_arrays(engine):
+    import torch
+
+    ids = engine.encode(["hello", "xyz12"])
+    width = min(len(r) for r in ids)
+    square = [r[:width] for r in ids]
+    want = [r.token_ids for r in engine.generate_ids(square, GREEDY)]
+    assert [r.token_ids for r in engine.generate_ids(torch.tensor(square), GREEDY)] == want
+    assert [r.token_ids for r in engine.generate_ids(np.array(square), GREEDY)] == want
+    size = len(engine.tokenizer)
+    for bad, words in (([[size]], f"prompt_ids[0] holds {size}"), ([[1], [-5]], "prompt_ids[1] holds -5"),
+                       ([[1.5]], "holds 1.5"), ([[]], "prompt 0 is empty")):
+        with pytest.raises(ValueError, match=words.replace("[", r"\[").replace("]", r"\]")):
+            engine.generate_ids(bad, GREEDY)
+    with pytest.raises(TypeError, match=r"prompt_ids\[0\] must be a sequence of token ids"):
+        engine.generate_ids([1, 2, 3], GREEDY)

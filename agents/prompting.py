@@ -89,7 +89,9 @@ class ContextReader:
     ``top_k`` lines with questions that share every word with the new one and push the facts out
     (SmolLM2-135M then answered 'dog' for a pet stated as 'iguana'). An answer line keeps its text
     without the ``Answer:`` label; a line repeated (up to case and a final period) counts once, the
-    newest copy kept.
+    newest copy kept. Limitation: study items that are worked examples (``rg:`` tasks' ``Question: ...``
+    / ``Answer: 2930`` pairs) give this reader no demonstrations (their question lines are dropped and
+    a bare answer shares no word with a new question); such skill streams need another reader.
 
     Attributes:
         top_k: Lines kept, >= 1.

@@ -103,6 +103,10 @@ class ContextReader:
     name_weight: float = 3.0
     min_score: float = 3.0
 
+    def __post_init__(self) -> None:
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1:
+            raise ValueError(f"ContextReader.top_k must be an int >= 1 (lines kept), got {self.top_k!r}; e.g. top_k=4")
+
     def _terms(self, text: str) -> dict[str, float]:
         out: dict[str, float] = {}
         for w in _WORD.findall(text):

@@ -378,3 +378,9 @@ def test_context_reader_skips_question_lines_and_keeps_the_facts() -> None:
     # answer lines lose their "Answer:" label; a fact said twice is kept once (the newest copy)
     assert lines == ["Volmai Gainwood has a pet iguana", "Volmai Gainwood lives in Flalmeford", "Volmai Gainwood works as lawyer"]
     assert ContextReader().select("Question: Where does Ann Berg live?", "Where does Ann Berg live?") == ""
+
+
+@pytest.mark.parametrize("top_k", [0, -1, 2.5, True])
+def test_context_reader_top_k_must_be_a_positive_int(top_k) -> None:
+    with pytest.raises(ValueError, match="ContextReader.top_k must be an int >= 1"):
+        ContextReader(top_k=top_k)

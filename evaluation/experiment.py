@@ -262,7 +262,14 @@ def run_experiment(cfg: RunConfig, out: str | Path, *, quiet: bool = False, forc
     """
     out = claim_output_dir(out, force=force, what="run directory", also="--resume it, ")
     atomic_write_text(out / "config.json", json.dumps(config_to_dict(cfg), indent=2))
-    return _run_all(cfg, out, quiet=quiet, tensorboard=tensorboard, summary=None)
+    try:
+        return _run_all(cfg, out, quiet=quiet, tensorboard=tensorboard, summary=None)
+    except BaseException:
+        # a run that failed before anything resumable existed (e.g. the model did not load) leaves no
+        # folder behind to block a rerun; with a checkpoint or a finished agent it stays for --resume
+        if not any(out.rglob(CHECKPOINT_NAME)) and not any(out.rglob("lifetime.json")):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
 
 
 def resume_experiment(run_dir: str | Path, *, quiet: bool = False, tensorboard: bool = True) -> dict[str, Any]:

@@ -234,3 +234,12 @@ def test_run_given_a_compare_config_points_at_compare(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert "is a compare config" in err and "sleep-env compare" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()  # refused before anything was written
+
+
+def test_a_run_that_fails_before_anything_resumable_leaves_no_folder(tmp_path, capsys) -> None:
+    cfg = tmp_path / "nomodel.yaml"
+    cfg.write_text("model: ./no-such-model-dir\nagents: [in-context]\nexperiences: 1\n")
+    out = tmp_path / "run"
+    assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 2
+    assert "no-such-model-dir" in capsys.readouterr().err
+    assert not out.exists()  # so the same command can simply be rerun once the model is there

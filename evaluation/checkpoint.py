@@ -90,9 +90,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for a damaged file
-        raise SleepEnvError(
-            f"checkpoint {str(path)!r} is corrupt or not a checkpoint ({type(exc).__name__}: {_first_words(exc)}); {fix}"
-        ) from None
+        # torch's weights_only refusal opens with a paragraph on its 2.6 default change, which reads like a
+        # version problem; for a file this module did not write the useful part is "not a checkpoint"
+        why = "" if "weights_only" in str(exc) else f" ({type(exc).__name__}: {_first_words(exc)})"
+        raise SleepEnvError(f"checkpoint {str(path)!r} is corrupt or not a sleep-env checkpoint{why}; {fix}") from None
     if not isinstance(data, dict) or data.get("format") != _FORMAT or data.get("version") != 1:
         raise SleepEnvError(f"{str(path)!r} is not a sleep-env checkpoint (version 1); {fix}")
     try:

@@ -120,6 +120,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_summary(args: argparse.Namespace) -> int:
     path = Path(args.run_dir) / "summary.json"
     if not path.is_file():
+        if (Path(args.run_dir) / "compare.json").is_file():
+            raise SleepEnvError(f"{args.run_dir} is a compare directory: its table is compare.csv; "
+                                f"`sleep-env report {args.run_dir}` writes report.md with the plots")
         raise SleepEnvError(f"{path} does not exist; pass a run directory written by `sleep-env run`")
     try:
         summary = json.loads(path.read_text())

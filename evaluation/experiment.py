@@ -38,7 +38,7 @@ __all__ = [
     "TIMING_KEYS",
 ]
 
-TIMING_KEYS = frozenset({"seconds", "seconds_asleep"})
+TIMING_KEYS = frozenset({"seconds", "seconds_asleep", "seconds_consolidation", "seconds_dreaming"})
 """Summary fields that measure wall-clock time (they differ between otherwise identical runs)."""
 
 
@@ -437,6 +437,10 @@ def _run_agent(name: str, cfg: RunConfig, adir: Path, ckpt: dict | None, *, quie
     }
     if agent.in_context_experts_on:
         entry["in_context_acc_experts_always_on"] = agent.in_context_experts_on
+    for part in ("consolidation", "dreaming"):  # wall-clock split of the sleeps (agents with Dreaming report it)
+        per_sleep = [r.metrics[f"seconds_{part}"] for r in record.sleep_reports if f"seconds_{part}" in r.metrics]
+        if per_sleep:
+            entry[f"seconds_{part}"] = float(sum(per_sleep))
     if isinstance(inner, CountsParameters):
         counts = inner.parameter_counts()
         entry["active_parameters"], entry["trainable_parameters"] = int(counts["active"]), int(counts["trainable"])

@@ -124,6 +124,11 @@ def test_run_with_dreaming_and_the_seal_agent(tmp_path: Path, capsys) -> None:
     sleep = reports("sleep")  # Dreaming follows a committed consolidation only (the tiny model's 2nd is rolled back)
     assert sleep[0]["committed"] and sleep[0]["metrics"]["dream_sampled"] == 2
     assert all(("dream_sampled" in r["metrics"]) == r["committed"] for r in sleep)
+    # the summary splits the sleeps' wall-clock time into consolidation and Dreaming
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())["agents"]["sleep"]
+    for part in ("consolidation", "dreaming"):
+        assert summary[f"seconds_{part}"] == pytest.approx(sum(r["metrics"][f"seconds_{part}"] for r in sleep))
+    assert summary["seconds_dreaming"] > 0 and summary["seconds_consolidation"] + summary["seconds_dreaming"] <= summary["seconds_asleep"]
 
 
 def test_review_errors_name_value_and_fix(tmp_path: Path, capsys) -> None:

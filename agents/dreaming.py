@@ -36,11 +36,9 @@ One :meth:`Dreaming.run` per sleep:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import re
 import time
-from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -57,192 +55,12 @@ from agents.dream_parts import (
     parse_dream,
     select_dreams,
 )
+from agents.dream_config import DREAM_SYSTEM_PROMPT, Dream, DreamingConfig, DreamReport, load_dreaming_config
 from agents.engine import SamplingParams, build_batch, position_ids
 from agents.prompting import PromptFormat
 
 __all__ = ["DreamingConfig", "DreamReport", "DreamTarget", "Dream", "Dreaming", "LowRankAdapter", "TEMPLATES",
            "expert_target", "gradient_alignment", "select_dreams", "parse_dream", "load_dreaming_config"]
-
-_EVALUATORS = ("logprob", "exact")
-DREAM_SYSTEM_PROMPT = "Write study notes."
-
-
-@dataclass(frozen=True, kw_only=True)
-class DreamingConfig:
-    """Knobs of Dreaming.
-
-    Defaults are small and CPU-friendly (few dreams, few SFT steps: every kept dream pays a trial);
-    the paper's counts are in ``examples/configs/dreaming_*.yaml``.
-
-    Attributes:
-        dreams: m, dreams sampled per round, >= 1 (paper: 5 per SQuAD passage, 60 per ARC task).
-        top_k: Dreams kept by gradient score, >= 0 (paper's ARC: 60 - 45 rejected = 15 kept).
-        random_extra: b, further dreams kept at random for diversity, >= 0; ``top_k + random_extra >= 1``.
-        trial_steps: Adam steps of each trial fine-tune on one dream, >= 1 (SEAL inner loop; small
-            because every kept dream pays it).
-        lr: Adam learning rate of trials and of the apply step, > 0 (in the range of
-            ``SeedingConfig.lr`` for the same experts).
-        apply_steps: Adam steps training the consolidated level on the accepted dreams, >= 1.
-            Measured on SmolLM2 (facts stream, 3 experiences, seeds 0-2): with 6 every apply of the
-            1-2 accepted dreams lowered tau and was rolled back (Dreaming left the model as it was);
-            with 3 (= ``trial_steps``, repeating the rewarded trial) applies committed and seed 2's
-            closed-book accuracy fell from 0.94 to 0.61: tau (the day's own questions) does not
-            guard the reworded probes. 6 is kept as the harmless default; see docs/dreaming.md.
-        batch_size: Rows per apply step, >= 1.
-        rounds: ReST-EM rounds per sleep, >= 1 (SEAL used 2).
-        generator_steps: Adam steps of the generator's adapter per round, >= 1.
-        generator_lr: Its learning rate, > 0.
-        generator_rank: Rank of the generator's adapter, >= 1.
-        dream_tokens: Length cap of a dream, tokens, >= 1.
-        temperature: Sampling temperature of dreams, > 0 (1 = the model's own distribution, as ReST-EM).
-        template: ``"auto"`` (arc when the memories hold Input/Output demonstrations, qa when the
-            window has answered queries, implications otherwise) or a key of :data:`TEMPLATES`.
-        evaluator: ``"logprob"`` (default: smooth, cheap) or ``"exact"`` (greedy exact match).
-        min_improvement: Reward needs ``tau' - tau > min_improvement`` (nats/token or accuracy), >= 0.
-        max_eval_queries: Cap on tau's queries (a random subset), >= 1.
-        max_rows: Cap on SFT rows parsed from one dream, >= 1.
-        context_chars: The last this many characters of the memories condition the dreams, >= 1.
-        random_expert: Ablation switch: one random extra expert active while sampling.
-        dreams_per_expert: Dreams sampled in one batch under one random-expert draw, >= 1 (1 = a
-            fresh random expert per dream, as slow as unbatched sampling; the paper does not say how
-            often the random expert is redrawn).
-        noise_std: Size of the random low-rank direction used instead when there is no other
-            expert to pick (first sleep; SEAL-style agents), std of ``B`` in units of ``1/sqrt(rank)``,
-            >= 0 (0 = no perturbation). Small so that the dreams stay readable; not tuned.
-        gradient_selection: Ablation switch: False keeps ``top_k + random_extra`` dreams at random.
-        rest_em: Ablation switch: False = one round, generator never trained.
-        seed: Seed of every random choice of Dreaming.
-    """
-
-    dreams: int = 6
-    top_k: int = 2
-    random_extra: int = 1
-    trial_steps: int = 3
-    lr: float = 1e-2
-    apply_steps: int = 6
-    batch_size: int = 8
-    rounds: int = 2
-    generator_steps: int = 4
-    generator_lr: float = 3e-3
-    generator_rank: int = 8
-    dream_tokens: int = 96
-    temperature: float = 1.0
-    template: str = "auto"
-    evaluator: str = "logprob"
-    min_improvement: float = 0.0
-    max_eval_queries: int = 32
-    max_rows: int = 8
-    context_chars: int = 2000
-    random_expert: bool = True
-    dreams_per_expert: int = 4
-    noise_std: float = 0.1
-    gradient_selection: bool = True
-    rest_em: bool = True
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("dreams", "trial_steps", "apply_steps", "batch_size", "rounds", "generator_steps",
-                     "generator_rank", "dream_tokens", "dreams_per_expert", "max_eval_queries", "max_rows", "context_chars"):
-            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {getattr(self, name)!r}")
-        for name in ("top_k", "random_extra"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.top_k + self.random_extra < 1:
-            raise ValueError(f"top_k + random_extra must be >= 1 (dreams kept per round), got {self.top_k} + {self.random_extra}")
-        for name in ("lr", "generator_lr", "temperature"):
-            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {getattr(self, name)}")
-        if not (math.isfinite(self.noise_std) and self.noise_std >= 0):
-            raise ValueError(f"noise_std must be a finite number >= 0, got {self.noise_std}")
-        if not (math.isfinite(self.min_improvement) and self.min_improvement >= 0):
-            raise ValueError(f"min_improvement must be a finite number >= 0, got {self.min_improvement}")
-        if self.template != "auto" and self.template not in TEMPLATES:
-            raise ValueError(f"template must be 'auto' or one of {sorted(TEMPLATES)}, got {self.template!r}")
-        if self.evaluator not in _EVALUATORS:
-            raise ValueError(f"evaluator must be one of {_EVALUATORS}, got {self.evaluator!r}")
-
-
-def load_dreaming_config(path) -> DreamingConfig:
-    """Read the ``dreaming:`` mapping of a YAML file (e.g. ``examples/configs/dreaming_squad.yaml``).
-
-    Raises:
-        ValueError: the file has no ``dreaming`` mapping, or a key is not a :class:`DreamingConfig` field.
-    """
-    import yaml
-
-    with open(path) as f:
-        data = (yaml.safe_load(f) or {}).get("dreaming")
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a 'dreaming:' mapping of DreamingConfig fields, got {data!r}")
-    names = {f.name for f in dataclasses.fields(DreamingConfig)}
-    if bad := sorted(set(data) - names):
-        raise ValueError(f"{path}: unknown dreaming key(s) {bad}; valid keys: {sorted(names)}")
-    return DreamingConfig(**data)
-
-
-# -- records ---------------------------------------------------------------------------------------------
-@dataclass
-class Dream:
-    """One sampled dream.
-
-    Attributes:
-        prompt: The rendered prompt it continues (memories + template).
-        text: Primer + sampled completion (characters).
-        token_ids: The sampled completion's ids (EOS included when generated): what ReST-EM trains on.
-        rows: Its SFT rows ``(rendered prompt, answer text)``; empty = unparseable (reward 0).
-        score: Gradient score (nan before selection; -inf without rows).
-        reward: 1 if its trial improved tau, 0 otherwise (-1 = not trialed).
-        tau: Evaluator value after its trial (nan = not trialed).
-    """
-
-    prompt: str
-    text: str
-    token_ids: tuple[int, ...]
-    rows: list[tuple[str, str]]
-    score: float = float("nan")
-    reward: int = -1
-    tau: float = float("nan")
-
-
-@dataclass
-class DreamReport:
-    """Outcome of one :meth:`Dreaming.run` (counts per sleep, summed over rounds).
-
-    Attributes:
-        sampled / parsed / trialed / rewarded: Dreams sampled, with at least one row, selected and
-            trialed, with reward 1.
-        rows_applied: SFT rows the consolidated level was trained on (0 = nothing applied).
-        reward_rate: Per ReST-EM round, rewarded / trialed in [0, 1].
-        tau_before / tau_after: Evaluator before and after apply (nats per token for ``logprob``).
-        committed: The apply step was kept (False: rolled back, or nothing to apply).
-        seconds: Wall clock of the whole run, and per stage in ``stage_seconds``.
-        skipped: Why nothing ran ("" when it ran), e.g. "no evaluator".
-    """
-
-    sampled: int = 0
-    parsed: int = 0
-    trialed: int = 0
-    rewarded: int = 0
-    rows_applied: int = 0
-    reward_rate: list[float] = field(default_factory=list)
-    tau_before: float = float("nan")
-    tau_after: float = float("nan")
-    committed: bool = False
-    seconds: float = 0.0
-    stage_seconds: dict[str, float] = field(default_factory=dict)
-    sft_steps: int = 0
-    skipped: str = ""
-
-    def to_metrics(self, prefix: str = "dream_") -> dict[str, float]:
-        """Flat float metrics for ``SleepReport.metrics`` (``reward_rate_r<i>`` per round)."""
-        out = {f"{prefix}{k}": float(getattr(self, k)) for k in
-               ("sampled", "parsed", "trialed", "rewarded", "rows_applied", "tau_before", "tau_after", "seconds", "sft_steps")}
-        out[f"{prefix}committed"] = float(self.committed)
-        out.update({f"{prefix}reward_rate_r{i}": float(r) for i, r in enumerate(self.reward_rate)})
-        out.update({f"{prefix}seconds_{k}": float(v) for k, v in self.stage_seconds.items()})
-        return out
-
 
 Row = tuple[list[int], list[int]]  # (prompt ids, completion ids)
 

@@ -183,9 +183,6 @@ class RunConfig:
                 f"sleep_period={self.sleep_period} and schedule={self.schedule} both set; sleep_period is the "
                 "period of the default fixed-interval schedule: drop it, or write schedule: {name: fixed-interval, period: N}"
             )
-        if self.sleep.router not in ("lexical", "always", "never"):
-            raise ConfigError(f"sleep.router must be one of lexical, always, never; got {self.sleep.router!r}"
-                              f"{_did_you_mean(str(self.sleep.router), ('lexical', 'always', 'never'))}")
         if self.stream is not None:
             if not isinstance(self.stream, StreamConfig):
                 raise ConfigError(f"stream must be a StreamConfig or None, got {self.stream!r}")

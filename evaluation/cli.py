@@ -50,6 +50,17 @@ def _is_compare_config(path: Path) -> bool:
         return False
 
 
+def _default_notice(path: Path | None, doing: str) -> None:
+    """Say so when no config (or an empty file) means the built-in defaults, which load SmolLM2."""
+    from evaluation.config import RunConfig, config_file_is_empty, describe_config
+
+    if path is None:
+        print(f"no config given: {doing} the default config ({describe_config(RunConfig())}); "
+              "pass a YAML config to change it, e.g. examples/configs/facts.yaml", flush=True)
+    elif config_file_is_empty(path):
+        print(f"note: {path} is empty; {doing} the default config ({describe_config(RunConfig())})", flush=True)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from evaluation.config import load_config
     from evaluation.experiment import resume_experiment, run_experiment
@@ -65,6 +76,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise SleepEnvError(f"{path} is a compare config (it has seeds:/schedules:); run it with "
                                 f"`sleep-env compare {path}`, or give `sleep-env run` a config with one seed and schedule")
         cfg = load_config(path)  # the argument is always a file path
+        _default_notice(path, "running")
         out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
         summary = run_experiment(cfg, out, quiet=args.quiet, force=args.force, tensorboard=not args.no_tensorboard)
     print_summary(summary)
@@ -112,18 +124,22 @@ def _cmd_check(args: argparse.Namespace) -> int:
             print(f"ok: {label}")
         print(f"ok: the env passes gymnasium's check_env and the sleep contract under all {len(ccfg.schedules)} schedules")
         return 0
-    check_sleep_env(SleepEnv(build_env_config(load_config(path))))
+    cfg = load_config(path)
+    _default_notice(path, "checking")
+    check_sleep_env(SleepEnv(build_env_config(cfg)))
     print("ok: the env passes gymnasium's check_env and the sleep contract")
     return 0
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    path = Path(args.run_dir) / "summary.json"
+    given = Path(args.run_dir)
+    is_file = given.is_file() or (given.suffix == ".json" and not given.is_dir())
+    path = given if is_file else given / "summary.json"  # the run directory or its summary.json
     if not path.is_file():
         if (Path(args.run_dir) / "compare.json").is_file():
             raise SleepEnvError(f"{args.run_dir} is a compare directory: its table is compare.csv; "
                                 f"`sleep-env report {args.run_dir}` writes report.md with the plots")
-        raise SleepEnvError(f"{path} does not exist; pass a run directory written by `sleep-env run`")
+        raise SleepEnvError(f"{path} does not exist; pass a run directory written by `sleep-env run` (or its summary.json)")
     try:
         summary = json.loads(path.read_text())
         print_summary(summary)
@@ -161,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("check", help="check the configured env against gymnasium's checker and the sleep contract")
     c.add_argument("config", nargs="?")
     c.set_defaults(func=_cmd_check)
-    s = sub.add_parser("summary", help="print the table of a finished run directory")
-    s.add_argument("run_dir")
+    s = sub.add_parser("summary", help="print the table of a finished run directory (or of its summary.json)")
+    s.add_argument("run_dir", help="a run directory, or the summary.json in it")
     s.set_defaults(func=_cmd_summary)
     args = parser.parse_args(argv)
     try:

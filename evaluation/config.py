@@ -20,7 +20,7 @@ import yaml
 from sleep_env.errors import ConfigError
 from sleep_env.stream import ExperienceConfig, StreamConfig
 
-__all__ = ["RunConfig", "SleepSettings", "load_config", "config_to_dict"]
+__all__ = ["RunConfig", "SleepSettings", "load_config", "config_to_dict", "config_file_is_empty", "describe_config"]
 
 AGENT_NAMES = ("in-context", "sleep", "sft", "sdft", "seal")
 MODEL_PRESETS = ("smollm2-135m", "smollm2-135m-instruct", "tiny", "gemma3-270m", "gemma-3-270m")
@@ -73,25 +73,29 @@ class SleepSettings:
 
     def __post_init__(self) -> None:
         # the rules of agents.SleepAgentConfig / ExpertConfig, checked at load time (not after the first agent ran)
+        def fix(name: str, value: Any = None) -> str:  # "; write e.g. sleep: {steps: 28}" (the default)
+            return f"; write e.g. sleep: {{{name}: {getattr(SleepSettings, name) if value is None else value}}}"
+
         for name in ("steps", "batch_size", "d_low", "pool_size", "levels"):
             if getattr(self, name) < 1:
-                raise ConfigError(f"sleep.{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"sleep.{name} must be >= 1, got {getattr(self, name)}{fix(name)}")
         if self.z0 < 0:
-            raise ConfigError(f"sleep.z0 must be >= 0 (a token edit distance), got {self.z0}")
+            raise ConfigError(f"sleep.z0 must be >= 0 (a token edit distance), got {self.z0}{fix('z0')}")
         if self.first_layer < 0:
-            raise ConfigError(f"sleep.first_layer must be >= 0, got {self.first_layer}")
+            raise ConfigError(f"sleep.first_layer must be >= 0, got {self.first_layer}{fix('first_layer')}")
         if not self.lr > 0 or self.lr == float("inf"):
             raise ConfigError(f"sleep.lr must be a finite number > 0, got {self.lr}; write e.g. 0.001")
         for name in ("on_policy_fraction", "beta", "alpha", "gamma", "min_retention"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"sleep.{name} must be in [0, 1], got {getattr(self, name)}")
+                raise ConfigError(f"sleep.{name} must be in [0, 1], got {getattr(self, name)}{fix(name)}")
         if not 0 <= self.replay_per_batch < self.batch_size:
             raise ConfigError(
                 f"sleep.replay_per_batch must be in [0, sleep.batch_size={self.batch_size}), got {self.replay_per_batch}"
+                f"{fix('replay_per_batch', min(SleepSettings.replay_per_batch, self.batch_size - 1))}"
             )
         if self.router not in ("lexical", "always", "never"):
             raise ConfigError(f"sleep.router must be one of lexical, always, never; got {self.router!r}"
-                              f"{_did_you_mean(str(self.router), ('lexical', 'always', 'never'))}")
+                              f"{_did_you_mean(str(self.router), ('lexical', 'always', 'never'))}{fix('router')}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,7 +106,9 @@ class RunConfig:
         model: ``smollm2-135m`` (default, real pretrained model), ``gemma3-270m``, ``tiny`` (tests) or a
             local HF model dir.
         agents: Agents to run on the same seeded stream, from ``in-context``, ``sleep``, ``sft``
-            (SFTSleepAgent), ``sdft`` (SDFTSleepAgent, needs trl) and ``seal`` (SEALAgent).
+            (SFTSleepAgent), ``sdft`` (SDFTSleepAgent, needs trl) and ``seal`` (SEALAgent). A YAML
+            list; one name alone (``agents: sleep``) is the one-element list, but several names in
+            one string (``agents: sleep, sft``) are refused: write ``agents: [sleep, sft]``.
         seed: Stream seed (every agent sees the identical stream).
         stream: The stream as a list of experiences of any registered task (``None`` = the default
             facts stream below): ``{experiences: [{task, task_kwargs, n_study, n_query}, ...],
@@ -156,7 +162,7 @@ class RunConfig:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}; write e.g. {name}: 0")
         if self.probe_stem not in ("canonical", "reworded"):
             raise ConfigError(f"probe_stem must be 'canonical' or 'reworded', got {self.probe_stem!r}"
-                              f"{_did_you_mean(str(self.probe_stem), ('canonical', 'reworded'))}")
+                              f"{_did_you_mean(str(self.probe_stem), ('canonical', 'reworded'))}; write e.g. probe_stem: canonical")
         # a bare name must be a preset (a typo fails here, before any run); anything with a path
         # separator is a model directory, checked when it loads (it may exist only on a Ray worker)
         looks_like_path = any(sep in self.model for sep in ("/", "\\", "~")) or self.model.startswith(".")
@@ -167,7 +173,7 @@ class RunConfig:
             )
         if self.match not in ("contains", "exact"):
             raise ConfigError(f"match must be 'contains' or 'exact', got {self.match!r}"
-                              f"{_did_you_mean(str(self.match), ('contains', 'exact'))}")
+                              f"{_did_you_mean(str(self.match), ('contains', 'exact'))}; write e.g. match: contains")
         repeated = sorted({a for a in self.agents if self.agents.count(a) > 1})
         if repeated:
             raise ConfigError(f"agents must be distinct, got {list(self.agents)} ({repeated} repeated); list each agent once")
@@ -351,7 +357,11 @@ def _coerce(path: str, value: Any, typ: Any) -> Any:
             f"{path} must be a string, got {value!r} ({type(value).__name__}); write a quoted string, e.g. {path.split('.')[-1]}: 'text' (YAML reads yes/no/on/off as booleans)"
         )
     if name == "tuple[str, ...]":
-        if isinstance(value, str):
+        if isinstance(value, str):  # one name is a one-element list (agents: sleep)
+            if re.search(r"[,\s]", value.strip()):  # several names in one string: "agents: sleep, sft"
+                leaf = path.split(".")[-1]
+                raise ConfigError(f"{path} must be a list, e.g. {leaf}: [sleep, sft]; got {value!r}, a string "
+                                  f"(write one name alone, {leaf}: sleep, or several in brackets)")
             value = [value]
         if not isinstance(value, list):
             raise ConfigError(f"{path} must be a list of strings, got {value!r}")
@@ -390,8 +400,29 @@ def _dreaming_spec(path: str, value: Any) -> dict[str, Any] | None:
     try:
         DreamingConfig(**typed)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise ConfigError(f"{path}: {exc}{_dreaming_fix(path, typed)}") from None
     return typed
+
+
+def _dreaming_fix(path: str, typed: Mapping[str, Any]) -> str:
+    """``"; write e.g. dreaming: {dreams: 6}"``: the defaults of the keys that DreamingConfig refuses.
+
+    The culprits are the keys refused on their own; when only a combination is refused (``top_k +
+    random_extra >= 1``), every key given is shown with its default.
+    """
+    from agents.dreaming import DreamingConfig
+
+    def refused(key: str) -> bool:
+        try:
+            DreamingConfig(**{key: typed[key]})
+        except (TypeError, ValueError):
+            return True
+        return False
+
+    culprits = [k for k in typed if refused(k)] or list(typed)
+    defaults = {f.name: f.default for f in dataclasses.fields(DreamingConfig)}
+    shown = ", ".join(f"{k}: {defaults[k]}" for k in culprits if defaults.get(k, dataclasses.MISSING) is not dataclasses.MISSING)
+    return f"; write e.g. {path}: {{{shown}}}" if shown else ""
 
 
 def _did_you_mean(word: str, choices: Any) -> str:
@@ -473,6 +504,29 @@ def load_config(source: str | Path | Mapping[str, Any] | None = None) -> RunConf
     except yaml.YAMLError as exc:
         raise ConfigError(f"config is not valid YAML: {yaml_problem(exc)}") from None
     return _build(RunConfig, {} if data is None else data)  # an empty file = defaults; `off` is an error
+
+
+def config_file_is_empty(path: Path) -> bool:
+    """True if ``path`` is a file whose YAML is empty (blank or only comments): it loads as the defaults.
+
+    Unreadable or invalid files give False (``load_config`` reports them).
+    """
+    try:
+        return path.is_file() and yaml.load(read_config_text(path), Loader=_Loader) is None  # noqa: S506 -- a SafeLoader
+    except (OSError, ConfigError, yaml.YAMLError):
+        return False
+
+
+def describe_config(cfg: RunConfig) -> str:
+    """One line naming a config's model, stream and agents, e.g. for the built-in defaults."""
+    stream = cfg.stream_config()
+    tasks = ", ".join(dict.fromkeys(e.task for e in stream.experiences))
+    if cfg.stream is None:
+        size = f" ({cfg.facts_per_experience} facts + {cfg.queries_per_experience} questions each)"
+    else:
+        size = ""
+    return (f"model {cfg.model}, {len(stream.experiences)} experiences of the {tasks} task{size}, "
+            f"agents {', '.join(cfg.agents)}")
 
 
 def config_to_dict(cfg: RunConfig) -> dict[str, Any]:

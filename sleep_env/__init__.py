@@ -66,7 +66,16 @@ __all__ = [
 ]
 
 ENV_ID = "sleep_env/SleepEnv-v0"
-"""The id for ``gymnasium.make``."""
+"""The id for ``gymnasium.make``.
+
+Registered with ``disable_env_checker=True``: gymnasium's ``PassiveEnvChecker`` (1.x) marks its
+one-off reset check done *before* calling ``reset``, so a first ``reset`` that raises (e.g.
+``reset(seed=1.5)``) leaves it without the reset data that its first ``step`` check unpacks, and
+every later ``step`` would fail with ``TypeError: cannot unpack non-iterable NoneType`` even after
+a good ``reset``. :func:`check_sleep_env` runs gymnasium's full ``check_env`` plus the sleep
+contract instead. ``gym.make(ENV_ID, disable_env_checker=False)`` still adds the passive checker
+(and its flaw: there, only let the first ``reset`` succeed).
+"""
 
 if ENV_ID not in gymnasium.registry:
-    gymnasium.register(id=ENV_ID, entry_point="sleep_env.core:SleepEnv")
+    gymnasium.register(id=ENV_ID, entry_point="sleep_env.core:SleepEnv", disable_env_checker=True)

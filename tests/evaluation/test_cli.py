@@ -101,6 +101,44 @@ def test_summary_of_a_directory_without_a_run_is_an_error(tmp_path, capsys) -> N
     assert len(err.splitlines()) == 1 and "summary.json" in err
 
 
+def test_summary_accepts_the_summary_file_itself(tmp_path, capsys) -> None:
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps({"agents": {"sleep": {"acc": 0.5, "sleeps": 2, "seconds_asleep": 1.0}}}))
+    assert main(["summary", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("agent") and "sleep" in out
+    assert main(["summary", str(tmp_path)]) == 0  # the run directory still works
+    assert capsys.readouterr().out == out
+
+
+@pytest.mark.parametrize("text", ["", "\n", "# nothing set yet\n"])
+def test_check_on_an_empty_config_says_the_defaults_are_used(tmp_path, capsys, text) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text(text)
+    assert main(["check", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "empty.yaml is empty" in lines[0] and "default config" in lines[0], lines
+    assert "model smollm2-135m" in lines[0] and "3 experiences" in lines[0], lines
+    assert lines[-1].startswith("ok")
+
+
+def test_bare_run_says_which_default_config_it_runs(tmp_path, capsys, monkeypatch) -> None:
+    import evaluation.experiment
+
+    seen = {}
+
+    def fake_run(cfg, out, **kwargs):  # the real default run would load SmolLM2
+        seen["cfg"] = cfg
+        return {"agents": {}}
+
+    monkeypatch.setattr(evaluation.experiment, "run_experiment", fake_run)
+    assert main(["run", "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("no config given: running the default config"), first
+    assert "model smollm2-135m" in first and "3 experiences" in first and "in-context, sleep" in first, first
+    assert seen["cfg"] == load_config(None)
+
+
 def test_usage_errors_exit_2(capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["no-such-command"])

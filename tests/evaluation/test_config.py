@@ -228,6 +228,36 @@ def test_range_rules_are_checked_at_load_time_with_the_field_name() -> None:
             load_config(text)
 
 
+@pytest.mark.parametrize(
+    ("text", "fix"),
+    [
+        ("sleep: {steps: 0}", "sleep.steps must be >= 1, got 0; write e.g. sleep: {steps: 28}"),
+        ("sleep: {z0: -1}", "write e.g. sleep: {z0: 4}"),
+        ("sleep: {first_layer: -1}", "write e.g. sleep: {first_layer: 0}"),
+        ("sleep: {beta: 1.5}", "write e.g. sleep: {beta: 0.0}"),
+        ("sleep: {batch_size: 4, replay_per_batch: 4}", "write e.g. sleep: {replay_per_batch: 3}"),
+        ("sleep: {router: fast}", "write e.g. sleep: {router: lexical}"),
+        ("match: fuzzy", "match must be 'contains' or 'exact', got 'fuzzy'; write e.g. match: contains"),
+        ("probe_stem: other", "write e.g. probe_stem: canonical"),
+        ("dreaming: {dreams: 0}", "dreaming: dreams must be an int >= 1, got 0; write e.g. dreaming: {dreams: 6}"),
+        ("dreaming: {dreams: 3, temperature: 0.0}", "write e.g. dreaming: {temperature: 1.0}"),
+        ("dreaming: {top_k: 0, random_extra: 0}", "write e.g. dreaming: {top_k: 2, random_extra: 1}"),
+    ],
+)
+def test_range_errors_end_with_a_fix_to_write(text: str, fix: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_config(text)
+    assert str(exc.value).endswith(fix), str(exc.value)
+
+
+@pytest.mark.parametrize("text", ["agents: sleep, sft", "agents: in-context sleep", "agents: 'sleep,sft'"])
+def test_agents_written_as_one_string_of_several_names_asks_for_a_list(text: str) -> None:
+    # a single name is a one-element list (agents: sleep); several names in one string are a mistake
+    with pytest.raises(ConfigError, match=r"agents must be a list, e.g\. agents: \[sleep, sft\]; got .*a string"):
+        load_config(text)
+    assert load_config("agents: sleep").agents == ("sleep",)
+
+
 def test_config_error_is_a_value_error_and_a_sleep_env_error() -> None:
     with pytest.raises(ValueError):
         load_config("experiences: many")

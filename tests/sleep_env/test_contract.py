@@ -47,6 +47,20 @@ def test_gymnasium_make_builds_the_env_with_a_config() -> None:
     check_sleep_env(env)
 
 
+@pytest.mark.parametrize("bad_seed", [1.5, "1", True, -1])
+def test_gymnasium_make_env_stays_usable_after_a_refused_first_reset(bad_seed) -> None:
+    # gymnasium's PassiveEnvChecker marks its reset check done before calling reset; when that first
+    # reset raised, its first step check unpacked None (TypeError) even after a good reset
+    env = gym.make(sleep_env.ENV_ID, config=kv_config())
+    with pytest.raises(ValueError, match=r"seed must be None or an integer >= 0.*reset\(seed=0\)"):
+        env.reset(seed=bad_seed)
+    obs, info = env.reset(seed=0)
+    assert info["probe_due"] is True
+    for _ in range(3):
+        obs, reward, terminated, truncated, info = env.step({"response": "x", "sleep": 0})
+        assert obs in env.observation_space and 0.0 <= reward <= 1.0
+
+
 def test_registration_is_idempotent() -> None:
     import importlib
 

@@ -13,6 +13,7 @@ from agents.dream_parts import TEMPLATES
 __all__ = ["DreamingConfig", "Dream", "DreamReport", "load_dreaming_config", "DREAM_SYSTEM_PROMPT"]
 
 _EVALUATORS = ("logprob", "exact")
+_ANSWERS = ("dream", "teacher")
 DREAM_SYSTEM_PROMPT = "Write study notes."
 
 
@@ -29,16 +30,19 @@ class DreamingConfig:
         random_extra: b, further dreams kept at random for diversity, >= 0; ``top_k + random_extra >= 1``.
         trial_steps: Adam steps of each trial fine-tune on one dream, >= 1 (SEAL inner loop; small
             because every kept dream pays it).
-        lr: Adam learning rate of trials and of the apply step, > 0 (in the range of
-            ``SeedingConfig.lr`` for the same experts).
+        lr: Adam learning rate of trials and of the apply step, > 0. Measured on SmolLM2 (facts,
+            seeds 0 and 2, the first sleep's consolidated expert, one 3-step trial per dream): at
+            1e-2 (``SeedingConfig``'s range) a single trial cut probe accuracy from 1.00 to
+            0.42-1.00 (seed 0) and 0.92 to 0.42-0.67 (seed 2) and only 2 of 11 trials raised tau; at
+            1e-3 probe accuracy stayed 1.00 / 0.83-0.92, 10 of 15 trials raised tau, and the
+            gradient score predicted the sign of the change (docs/dreaming.md).
         apply_steps: Adam steps training the consolidated level on the accepted dreams, >= 1.
-            Measured on SmolLM2 (facts stream, 3 experiences, seeds 0-2): with 6 every apply of the
-            1-2 accepted dreams lowered tau and was rolled back (Dreaming left the model as it was);
-            with 3 (= ``trial_steps``, repeating the rewarded trial) applies committed and seed 2's
-            closed-book accuracy fell from 0.94 to 0.61: tau (the day's own questions) does not
-            guard the reworded probes. 6 is kept as the harmless default; see docs/dreaming.md.
+            (Measured at the earlier ``lr: 1e-2``: with 6 every apply was rolled back; with 3 the
+            applies committed and seed 2's closed-book accuracy fell from 0.94 to 0.61, hence
+            ``apply_guard``.)
         batch_size: Rows per apply step, >= 1.
-        rounds: ReST-EM rounds per sleep, >= 1 (SEAL used 2).
+        rounds: ReST-EM rounds per sleep, >= 1 (SEAL used 2; 3 so that a trend of the reward rate
+            within a sleep can show).
         generator_steps: Adam steps of the generator's adapter per round, >= 1.
         generator_lr: Its learning rate, > 0.
         generator_rank: Rank of the generator's adapter, >= 1.
@@ -46,7 +50,19 @@ class DreamingConfig:
         temperature: Sampling temperature of dreams, > 0 (1 = the model's own distribution, as ReST-EM).
         template: ``"auto"`` (arc when the memories hold Input/Output demonstrations, qa when the
             window has answered queries, implications otherwise) or a key of :data:`TEMPLATES`.
+        answers: Who answers a ``qa`` dream's questions: ``"dream"`` (default: the dream's own
+            answers, as SEAL) or ``"teacher"`` (the model reading the window's memories through the
+            agent's context reader with the experts off, Knowledge Seeding's teacher, PAPER-NOTES
+            §2.10; a question it finds no memory line for is dropped). Measured on SmolLM2 (facts,
+            seeds 0 and 2, one set of 10 dreams after the first sleep, trials at ``lr: 1e-3``): own
+            answers 10/15 trials rewarded, teacher's 5/13: SmolLM2's teacher answers the dreams'
+            oddly worded questions worse than the dreams do ("lives in a pet tortoise named").
+            Other templates always keep the dream's text.
         evaluator: ``"logprob"`` (default: smooth, cheap) or ``"exact"`` (greedy exact match).
+        apply_guard: ``"exact"`` (default): the apply step is kept only when tau does not fall *and*
+            the greedy exact match on tau's queries does not fall; ``"tau"``: tau alone (measured
+            not to be enough: with ``apply_steps: 3`` and ``lr: 1e-2`` tau rose from -1.72 to -1.20
+            nats/token while seed 2's probe accuracy fell from 0.92 to 0.58).
         min_improvement: Reward needs ``tau' - tau > min_improvement`` (nats/token or accuracy), >= 0.
         max_eval_queries: Cap on tau's queries (a random subset), >= 1.
         max_rows: Cap on SFT rows parsed from one dream, >= 1.
@@ -63,21 +79,23 @@ class DreamingConfig:
         seed: Seed of every random choice of Dreaming.
     """
 
-    dreams: int = 6
-    top_k: int = 2
+    dreams: int = 8
+    top_k: int = 3
     random_extra: int = 1
     trial_steps: int = 3
-    lr: float = 1e-2
+    lr: float = 1e-3
     apply_steps: int = 6
     batch_size: int = 8
-    rounds: int = 2
+    rounds: int = 3
     generator_steps: int = 4
     generator_lr: float = 3e-3
     generator_rank: int = 8
     dream_tokens: int = 96
     temperature: float = 1.0
     template: str = "auto"
+    answers: str = "dream"
     evaluator: str = "logprob"
+    apply_guard: str = "exact"
     min_improvement: float = 0.0
     max_eval_queries: int = 32
     max_rows: int = 8
@@ -108,6 +126,10 @@ class DreamingConfig:
             raise ValueError(f"min_improvement must be a finite number >= 0, got {self.min_improvement}")
         if self.template != "auto" and self.template not in TEMPLATES:
             raise ValueError(f"template must be 'auto' or one of {sorted(TEMPLATES)}, got {self.template!r}")
+        if self.answers not in _ANSWERS:
+            raise ValueError(f"answers must be one of {_ANSWERS}, got {self.answers!r}")
+        if self.apply_guard not in ("exact", "tau"):
+            raise ValueError(f"apply_guard must be 'exact' or 'tau', got {self.apply_guard!r}")
         if self.evaluator not in _EVALUATORS:
             raise ValueError(f"evaluator must be one of {_EVALUATORS}, got {self.evaluator!r}")
 
@@ -143,6 +165,7 @@ class Dream:
         score: Gradient score (nan before selection; -inf without rows).
         reward: 1 if its trial improved tau, 0 otherwise (-1 = not trialed).
         tau: Evaluator value after its trial (nan = not trialed).
+        changed: Rows whose answer the teacher replaced (``DreamingConfig.answers == "teacher"``).
     """
 
     prompt: str
@@ -152,6 +175,7 @@ class Dream:
     score: float = float("nan")
     reward: int = -1
     tau: float = float("nan")
+    changed: int = 0
 
 
 @dataclass
@@ -162,6 +186,8 @@ class DreamReport:
         sampled / parsed / trialed / rewarded: Dreams sampled, with at least one row, selected and
             trialed, with reward 1.
         rows_applied: SFT rows the consolidated level was trained on (0 = nothing applied).
+        rows_changed: Dream rows whose answer the teacher replaced (the dreams' wrong or
+            differently worded answers; 0 with ``answers="dream"``).
         reward_rate: Per ReST-EM round, rewarded / trialed in [0, 1].
         tau_before / tau_after: Evaluator before and after apply (nats per token for ``logprob``).
         committed: The apply step was kept (False: rolled back, or nothing to apply).
@@ -174,6 +200,7 @@ class DreamReport:
     trialed: int = 0
     rewarded: int = 0
     rows_applied: int = 0
+    rows_changed: int = 0
     reward_rate: list[float] = field(default_factory=list)
     tau_before: float = float("nan")
     tau_after: float = float("nan")
@@ -186,7 +213,7 @@ class DreamReport:
     def to_metrics(self, prefix: str = "dream_") -> dict[str, float]:
         """Flat float metrics for ``SleepReport.metrics`` (``reward_rate_r<i>`` per round)."""
         out = {f"{prefix}{k}": float(getattr(self, k)) for k in
-               ("sampled", "parsed", "trialed", "rewarded", "rows_applied", "tau_before", "tau_after", "seconds", "sft_steps")}
+               ("sampled", "parsed", "trialed", "rewarded", "rows_applied", "rows_changed", "tau_before", "tau_after", "seconds", "sft_steps")}
         out[f"{prefix}committed"] = float(self.committed)
         out.update({f"{prefix}reward_rate_r{i}": float(r) for i, r in enumerate(self.reward_rate)})
         out.update({f"{prefix}seconds_{k}": float(v) for k, v in self.stage_seconds.items()})

@@ -51,7 +51,7 @@ TEMPLATES: dict[str, DreamTemplate] = {
     "arc": DreamTemplate("Write one new example of the same transformation, as 'Input:' and 'Output:' grids.", "Input:\n"),
 }
 
-_QA = re.compile(r"(?:Question|Q):\s*(.+?)\s*\n\s*(?:Answer:|A:|The answer is\b)\s*([^\n]+)")
+_QA = re.compile(r"(?:Question|Q):\s*(.+?)\s*(?:\n\s*|(?<=\?)\s+)(?:Answer:|A:|The answer is\b)\s*([^\n]+?)(?=\s+(?:Question|Q):|\n|$)")
 _IO = re.compile(r"Input:\s*\n((?:[0-9]+\n)+)\s*Output:\s*\n((?:[0-9]+(?:\n|$))+)")
 _NUM = re.compile(r"^\s*(?:\d+[.)]|[-*])\s*")
 ARC_QUESTION = "Question: What is the output grid for this test input?\n{grid}\nAnswer:"
@@ -65,8 +65,9 @@ def parse_dream(text: str, template: str, *, max_rows: int = 8) -> list[tuple[st
         template: A key of :data:`TEMPLATES`.
         max_rows: Rows kept at most.
 
-    ``qa`` accepts ``Question:``/``Q:`` lines followed by an ``Answer:``/``A:``/``The answer is`` line
-    (all seen in SmolLM2-135M's dreams).
+    ``qa`` accepts ``Question:``/``Q:`` lines followed by an ``Answer:``/``A:``/``The answer is`` line,
+    or both on one line after a ``?`` (``Question: Where does Ann live? Answer: Rome Question: ...``);
+    all seen in SmolLM2-135M's dreams.
 
     Returns:
         ``qa``: ``("Question: q\\nAnswer:", "a")`` per pair; ``implications``: ``(RECALL + "\\nAnswer:",

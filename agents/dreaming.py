@@ -39,7 +39,7 @@ import contextlib
 import math
 import re
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -63,6 +63,14 @@ __all__ = ["DreamingConfig", "DreamReport", "DreamTarget", "Dream", "Dreaming", 
            "expert_target", "gradient_alignment", "select_dreams", "parse_dream", "load_dreaming_config"]
 
 Row = tuple[list[int], list[int]]  # (prompt ids, completion ids)
+#: Answers task-style prompts (``"Question: ...\nAnswer:"``) by reading the sleep window's memories;
+#: "" = cannot answer from them. ``SleepAgent`` passes its context reader with the experts off.
+Teacher = Callable[[list[str]], list[str]]
+
+
+def _norm(text: str) -> str:
+    """Lower case, runs of non-alphanumerics -> one space (answer comparison)."""
+    return re.sub(r"[^0-9a-z]+", " ", text.lower()).strip()
 
 
 class Dreaming:
@@ -148,24 +156,34 @@ class Dreaming:
 
         Returns:
             ``logprob``: mean over queries of the mean answer-token logprob (nats/token, <= 0);
-            ``exact``: share of queries answered exactly (greedy, case/punctuation-insensitive) in [0, 1];
-            nan for no rows or non-finite logits.
+            ``exact``: :meth:`exact_match`; nan for no rows or non-finite logits.
+        """
+        if not rows:
+            return float("nan")
+        if self.config.evaluator == "exact":
+            return self.exact_match(rows, target)
+        self.engine.model.eval()
+        with target.student():
+            v = float(-self._tau_loss(rows))
+        return v if math.isfinite(v) else float("nan")
+
+    @torch.no_grad()
+    def exact_match(self, rows: Sequence[Row], target: DreamTarget) -> float:
+        """Share of ``rows`` whose greedy closed-book answer starts with the reference answer, in [0, 1].
+
+        Case and punctuation are ignored (:func:`_norm`); nan for no rows. ``target.student`` mode.
         """
         if not rows:
             return float("nan")
         self.engine.model.eval()
+        tok, hits = self.engine.tokenizer, 0
+        greedy = SamplingParams(temperature=0.0, max_new_tokens=max(len(c) for _, c in rows) + 2)
         with target.student():
-            if self.config.evaluator == "logprob":
-                v = float(-self._tau_loss(rows))
-                return v if math.isfinite(v) else float("nan")
-            tok = self.engine.tokenizer
-            norm = lambda s: re.sub(r"[^0-9a-z]+", " ", s.lower()).strip()  # noqa: E731
-            greedy = SamplingParams(temperature=0.0, max_new_tokens=max(len(c) for _, c in rows) + 2)
-            hits = 0
-            for (_, c), out in zip(rows, self.engine.generate_ids([p for p, _ in rows], greedy)):
-                ref = norm(tok.decode(c, skip_special_tokens=True))
-                hits += bool(ref) and norm(out.text).startswith(ref)
-            return hits / len(rows)
+            outs = self.engine.generate_ids([p for p, _ in rows], greedy)
+        for (_, c), out in zip(rows, outs):
+            ref = _norm(tok.decode(c, skip_special_tokens=True))
+            hits += bool(ref) and _norm(out.text).startswith(ref)
+        return hits / len(rows)
 
     def _grad(self, loss_fn, rows, params) -> torch.Tensor:
         """(P,) flattened gradient of ``loss_fn(rows)`` w.r.t. ``params`` (nothing else's ``.grad`` is touched)."""
@@ -193,8 +211,14 @@ class Dreaming:
 
     # -- stages ------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, memories: Sequence[str], template: str, target: DreamTarget, n: int | None = None) -> list[Dream]:
-        """Sample ``n`` (default ``config.dreams``) dreams conditioned on the memories (stage 2)."""
+    def generate(self, memories: Sequence[str], template: str, target: DreamTarget, n: int | None = None,
+                 teacher: Teacher | None = None) -> list[Dream]:
+        """Sample ``n`` (default ``config.dreams``) dreams conditioned on the memories (stage 2).
+
+        With a ``teacher`` and ``config.answers == "teacher"``, each ``qa`` row's answer is the
+        teacher's answer to the dreamed question (a row the teacher cannot answer from the memories is
+        dropped; ``Dream.changed`` counts the rows whose answer it replaced).
+        """
         cfg, n = self.config, n or self.config.dreams
         t = TEMPLATES[template]
         context = "\n".join(memories)[-cfg.context_chars :]
@@ -210,12 +234,28 @@ class Dreaming:
                 if cfg.random_expert:
                     stack.enter_context(self._random_expert(target))
                 rolls += self.engine.generate([prompt], params)
-        dreams = []
-        for r in rolls:
-            text = t.primer.strip() + r.text
-            rows = parse_dream(text, template, max_rows=cfg.max_rows)
-            dreams.append(Dream(prompt, text, tuple(r.token_ids), [(self.fmt.render(q), a) for q, a in rows]))
-        return dreams
+        texts = [t.primer.strip() + r.text for r in rolls]
+        parsed = [parse_dream(text, template, max_rows=cfg.max_rows) for text in texts]
+        changed = [0] * len(parsed)
+        if teacher is not None and cfg.answers == "teacher" and template == "qa":
+            parsed, changed = self._relabel(parsed, teacher)
+        return [Dream(prompt, text, tuple(r.token_ids), [(self.fmt.render(q), a) for q, a in rows], changed=c)
+                for text, r, rows, c in zip(texts, rolls, parsed, changed)]
+
+    def _relabel(self, parsed: list[list[tuple[str, str]]], teacher: Teacher):
+        """Replace each row's answer by the teacher's (one batched call); drop rows it leaves unanswered.
+
+        Returns:
+            (rows per dream, rows whose answer changed per dream).
+        """
+        flat = [q for rows in parsed for q, _ in rows]
+        answers = iter(teacher(flat) if flat else [])
+        out, changed = [], []
+        for rows in parsed:
+            new = [(q, a, (t or "").strip()) for (q, a), t in zip(rows, answers)]
+            out.append([(q, t) for q, _, t in new if t])
+            changed.append(sum(bool(t) and _norm(t) != _norm(a) for _, a, t in new))
+        return out, changed
 
     def _random_expert(self, target: DreamTarget):
         ctx = target.random_expert(self.rng) if target.random_expert is not None else None
@@ -283,12 +323,18 @@ class Dreaming:
     def apply(self, dreams: list[Dream], tau_rows: list[Row], tau0: float, target: DreamTarget) -> tuple[bool, float, int]:
         """Train the consolidated level on the dreams' rows; roll back if tau gets worse or NaN (stage 6).
 
+        With ``config.apply_guard == "exact"`` (and the logprob evaluator) it is also rolled back when
+        fewer of tau's queries are answered exactly (greedy) than before: a likelihood can rise while
+        an answer flips.
+
         Returns:
             (committed, tau after (the restored value on rollback), rows used).
         """
         rows = self._rows([r for d in dreams for r in d.rows])
         if not rows:
             return False, tau0, 0
+        guard = self.config.apply_guard == "exact" and self.config.evaluator == "logprob"
+        exact0 = self.exact_match(tau_rows, target) if guard else float("nan")
         snap = [p.detach().clone() for p in target.params]
         bs = min(self.config.batch_size, len(rows))
         batches = [[rows[i] for i in self.rng.choice(len(rows), bs, replace=False)] for _ in range(self.config.apply_steps)]
@@ -296,7 +342,7 @@ class Dreaming:
         losses = self._train(target.params, batches, self.config.lr, target.student)
         after = self.tau(tau_rows, target)
         finite = all(math.isfinite(x) for x in losses) and all(bool(torch.isfinite(p).all()) for p in target.params)
-        if finite and math.isfinite(after) and after >= tau0:
+        if finite and math.isfinite(after) and after >= tau0 and (not guard or self.exact_match(tau_rows, target) >= exact0):
             return True, after, len(rows)
         with torch.no_grad():
             for p, s in zip(target.params, snap):
@@ -304,13 +350,15 @@ class Dreaming:
         return False, tau0, len(rows)
 
     # -- the whole loop ----------------------------------------------------------------------------------
-    def run(self, memories: Sequence[str], queries, target: DreamTarget) -> DreamReport:
+    def run(self, memories: Sequence[str], queries, target: DreamTarget, *, teacher: Teacher | None = None) -> DreamReport:
         """One sleep's Dreaming: rounds of generate -> select -> trial -> learn, then apply.
 
         Args:
             memories: ``SleepWindow.memories`` (the context C).
             queries: ``SleepWindow.queries`` (``(prompt, answer | None)`` pairs; answers build tau).
             target: The consolidated level (see :func:`expert_target`).
+            teacher: Answers dreamed questions from the memories (``config.answers == "teacher"``);
+                None = the dreams' own answers are trained on (SEAL).
 
         Returns:
             The :class:`DreamReport`; ``skipped`` says why nothing ran (no evaluator / no memories).
@@ -327,7 +375,7 @@ class Dreaming:
         accepted: list[Dream] = []
         for _ in range(cfg.rounds if cfg.rest_em else 1):
             s = time.perf_counter()
-            dreams = self.generate(memories, template, target)
+            dreams = self.generate(memories, template, target, teacher=teacher)
             stages["generate"] += time.perf_counter() - s
             s = time.perf_counter()
             keep = self.select(dreams, tau_rows, target)
@@ -339,6 +387,7 @@ class Dreaming:
             accepted += won
             rep.sampled += len(dreams)
             rep.parsed += sum(bool(d.rows) for d in dreams)
+            rep.rows_changed += sum(d.changed for d in dreams)
             rep.trialed += len(keep)
             rep.rewarded += len(won)
             rep.sft_steps += cfg.trial_steps * sum(bool(dreams[i].rows) for i in keep)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -251,7 +252,23 @@ class SleepAgent:
         slots = [r.expert for r in results if r.committed and r.expert >= 0]
         if not slots:
             return None
-        return self.dreaming.run(window.memories, window.queries, expert_target(self.memory, slots[-1]))
+        return self.dreaming.run(window.memories, window.queries, expert_target(self.memory, slots[-1]),
+                                 teacher=self.context_teacher(window.memories))
+
+    def context_teacher(self, memories) -> Callable[[list[str]], list[str]]:
+        """The sleep's teacher as a function: answers prompts from ``memories`` with the experts off.
+
+        A prompt for which the context reader finds no relevant memory line gets "" (the teacher
+        would only guess). Used by Dreaming to answer the dreamed questions.
+        """
+        context = "\n".join(memories)
+
+        def teach(prompts: list[str]) -> list[str]:
+            found = [bool(self.reader.select(context, p)) for p in prompts]
+            answers = self.answer(prompts, [context] * len(prompts), router="never")
+            return [a if f else "" for a, f in zip(answers, found)]
+
+        return teach
 
     def _consolidate_context(self, window: SleepWindow):
         """Level 0 (the context) into a new level-1 expert."""

@@ -97,6 +97,10 @@ def test_parse_dream_never_raises_and_reads_each_template():
         ("Recall what you know.\nAnswer:", "Ann lives in Rome."), ("Recall what you know.\nAnswer:", "Bob likes the sea")]
     arc = parse_dream("Input:\n01\n10\nOutput:\n10\n01\n", "arc")
     assert len(arc) == 1 and arc[0][1] == "10\n01" and "01\n10" in arc[0][0]
+    # question and answer on one line after "?" (SmolLM2-135M writes this), several pairs in a row
+    assert parse_dream("Question: Where does Ann live? Answer: Rome Question: Who? Answer: Bob lives in Oslo\n", "qa") == [
+        ("Question: Where does Ann live?\nAnswer:", "Rome"), ("Question: Who?\nAnswer:", "Bob lives in Oslo")]
+    assert parse_dream("Question: Is it Ann. Answer: no", "qa") == []  # one line without "?" is not a pair
     for garbage in ("", "\x00\x01 ??", "Question: only a question", "Answer: x", None, 42):
         for template in ("qa", "arc"):
             assert parse_dream(garbage, template) == []
@@ -106,7 +110,8 @@ def test_parse_dream_never_raises_and_reads_each_template():
 def test_config_validation_names_the_field():
     for kw, field in [({"dreams": 0}, "dreams"), ({"lr": 0.0}, "lr"), ({"top_k": 0, "random_extra": 0}, "top_k"),
                       ({"template": "poem"}, "template"), ({"evaluator": "f1"}, "evaluator"),
-                      ({"min_improvement": -1.0}, "min_improvement"), ({"random_extra": -1}, "random_extra")]:
+                      ({"min_improvement": -1.0}, "min_improvement"), ({"random_extra": -1}, "random_extra"),
+                      ({"answers": "oracle"}, "answers"), ({"apply_guard": "none"}, "apply_guard")]:
         with pytest.raises(ValueError, match=field):
             DreamingConfig(**kw)
 
@@ -211,6 +216,47 @@ def test_apply_commits_improvements_and_rolls_back_regressions(setup, monkeypatc
     assert d.apply([_dream(d, ALIGNED)], tau_rows, tau1, target)[0] is False
     assert _identical(taught, _state(engine.model))
     assert d.apply([_dream(d, [])], tau_rows, tau1, target) == (False, tau1, 0)  # nothing to apply
+
+
+def test_apply_guard_rolls_back_when_an_answer_flips_although_tau_rises(setup, monkeypatch):
+    engine, _, _, target = setup
+    d = _dreaming(engine, apply_steps=10, lr=3e-2)
+    tau_rows = d.evaluator(MEMORIES, QUERIES)
+    tau0 = d.tau(tau_rows, target)
+    before = _state(engine.model)
+    calls = iter([1.0, 0.0])  # exact match before the apply, then after it: one answer lost
+    monkeypatch.setattr(d, "exact_match", lambda rows, t: next(calls))
+    committed, tau1, n = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target)
+    assert (committed, tau1, n) == (False, tau0, 1)  # tau rose (see the test above) but the guard refused
+    assert _identical(before, _state(engine.model))
+    d_tau = _dreaming(engine, apply_steps=10, lr=3e-2, apply_guard="tau")
+    monkeypatch.setattr(d_tau, "exact_match", lambda rows, t: pytest.fail("apply_guard='tau' must not run exact match"))
+    assert d_tau.apply([_dream(d_tau, ALIGNED)], tau_rows, tau0, target)[0] is True
+
+
+def test_teacher_answers_replace_the_dreams_and_unanswerable_rows_are_dropped(setup, monkeypatch):
+    engine, _, _, target = setup
+    asked = []
+
+    def teacher(prompts):
+        asked.extend(prompts)
+        return ["Rome" if "Ann" in p else "" for p in prompts]
+
+    d = _dreaming(engine, answers="teacher")
+    parsed = [[("Question: Where does Ann live?\nAnswer:", "Paris"), ("Question: Who is Zed?\nAnswer:", "a cat")],
+              [("Question: Is Ann here?\nAnswer:", "rome.")], []]
+    rows, changed = d._relabel(parsed, teacher)
+    assert rows == [[("Question: Where does Ann live?\nAnswer:", "Rome")], [("Question: Is Ann here?\nAnswer:", "Rome")], []]
+    assert changed == [1, 0] + [0]  # "rome." and "Rome" are the same answer
+    assert len(asked) == 3  # one batched call for every row
+    # through generate: whatever the tiny model writes parses into the two rows below
+    monkeypatch.setattr("agents.dreaming.parse_dream", lambda text, template, max_rows: [
+        ("Question: Where does Ann live?", "Paris"), ("Question: Who is Zed?", "a cat")])
+    dreams = d.generate(MEMORIES, "qa", target, n=2, teacher=teacher)
+    assert [[a for _, a in dr.rows] for dr in dreams] == [["Rome"], ["Rome"]] and [dr.changed for dr in dreams] == [1, 1]
+    assert len(asked) == 3 + 4
+    own = _dreaming(engine).generate(MEMORIES, "qa", target, n=2, teacher=teacher)  # answers="dream": teacher unused
+    assert len(asked) == 7 and [[a for _, a in dr.rows] for dr in own] == [["Paris", "a cat"]] * 2
 
 
 def test_exact_match_evaluator(setup):
@@ -340,3 +386,21 @@ def test_sleep_agent_dreams_after_consolidation(tiny):
     plain = SleepAgent(TransformersEngine(tiny_model(seed=0), tiny_tokenizer(), batch_size=4), cfg)
     assert plain.dreaming is None and "dreaming" not in plain.state_dict()
     assert not any(k.startswith("dream_") for k in plain.sleep(window).metrics)
+
+
+def test_sleep_agent_context_teacher_reads_the_memories_and_refuses_to_guess(tiny, monkeypatch):
+    from agents import SleepAgent, SleepAgentConfig
+    from agents.engine import TransformersEngine
+
+    model, tok = tiny
+    agent = SleepAgent(TransformersEngine(model, tok, batch_size=4), SleepAgentConfig(experts=ExpertConfig(d_low=8, pool_size=2)))
+    seen = []
+
+    def answer(prompts, contexts, *, router=None):
+        seen.append((tuple(contexts), router))
+        return [f"a{i}" for i in range(len(prompts))]
+
+    monkeypatch.setattr(agent, "answer", answer)
+    teach = agent.context_teacher(MEMORIES)
+    assert teach([Q, "Question: What colour is the sky?\nAnswer:"]) == ["a0", ""]  # no memory line about the sky
+    assert seen == [(("Ann lives in Rome.\nBob lives in Oslo.",) * 2, "never")]  # the experts stay off

@@ -441,6 +441,13 @@ def _run_agent(name: str, cfg: RunConfig, adir: Path, ckpt: dict | None, *, quie
         per_sleep = [r.metrics[f"seconds_{part}"] for r in record.sleep_reports if f"seconds_{part}" in r.metrics]
         if per_sleep:
             entry[f"seconds_{part}"] = float(sum(per_sleep))
+    dreamt = [r.metrics for r in record.sleep_reports if "dream_reward_rate_r0" in r.metrics]
+    if dreamt:  # Dreaming's learning signal: does the reward rate rise over the ReST-EM rounds of a sleep?
+        rounds = max(sum(k.startswith("dream_reward_rate_r") for k in m) for m in dreamt)
+        entry["dream_reward_rate_per_round"] = [
+            float(np.mean([m[f"dream_reward_rate_r{i}"] for m in dreamt if f"dream_reward_rate_r{i}" in m])) for i in range(rounds)]
+        entry["dream_applies_committed"] = int(sum(m.get("dream_committed", 0.0) for m in dreamt))
+        entry["dream_sleeps"] = len(dreamt)
     if isinstance(inner, CountsParameters):
         counts = inner.parameter_counts()
         entry["active_parameters"], entry["trainable_parameters"] = int(counts["active"]), int(counts["trainable"])

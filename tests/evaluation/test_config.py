@@ -239,9 +239,9 @@ def test_range_rules_are_checked_at_load_time_with_the_field_name() -> None:
         ("sleep: {router: fast}", "write e.g. sleep: {router: lexical}"),
         ("match: fuzzy", "match must be 'contains' or 'exact', got 'fuzzy'; write e.g. match: contains"),
         ("probe_stem: other", "write e.g. probe_stem: canonical"),
-        ("dreaming: {dreams: 0}", "dreaming: dreams must be an int >= 1, got 0; write e.g. dreaming: {dreams: 6}"),
+        ("dreaming: {dreams: 0}", "dreaming: dreams must be an int >= 1, got 0; write e.g. dreaming: {dreams: 8}"),
         ("dreaming: {dreams: 3, temperature: 0.0}", "write e.g. dreaming: {temperature: 1.0}"),
-        ("dreaming: {top_k: 0, random_extra: 0}", "write e.g. dreaming: {top_k: 2, random_extra: 1}"),
+        ("dreaming: {top_k: 0, random_extra: 0}", "write e.g. dreaming: {top_k: 3, random_extra: 1}"),
     ],
 )
 def test_range_errors_end_with_a_fix_to_write(text: str, fix: str) -> None:

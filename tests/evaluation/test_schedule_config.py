@@ -129,6 +129,12 @@ def test_run_with_dreaming_and_the_seal_agent(tmp_path: Path, capsys) -> None:
     for part in ("consolidation", "dreaming"):
         assert summary[f"seconds_{part}"] == pytest.approx(sum(r["metrics"][f"seconds_{part}"] for r in sleep))
     assert summary["seconds_dreaming"] > 0 and summary["seconds_consolidation"] + summary["seconds_dreaming"] <= summary["seconds_asleep"]
+    # and reports the reward rate per ReST-EM round, averaged over the sleeps that dreamt
+    dreamt = [r["metrics"] for r in sleep if "dream_reward_rate_r0" in r["metrics"]]
+    assert summary["dream_sleeps"] == len(dreamt) >= 1
+    assert summary["dream_reward_rate_per_round"] == pytest.approx([sum(m["dream_reward_rate_r0"] for m in dreamt) / len(dreamt)])
+    assert summary["dream_applies_committed"] == sum(int(m["dream_committed"]) for m in dreamt)
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["agents"]["seal"]["dream_sleeps"] == 2
 
 
 def test_review_errors_name_value_and_fix(tmp_path: Path, capsys) -> None:

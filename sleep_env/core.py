@@ -10,33 +10,29 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
 from sleep_env._validate import as_opt_int, fail
+from sleep_env.env_state import check_header, env_state, read_probe_state
 from sleep_env.config import EnvConfig
-from sleep_env.episode import Episode, add_counts, parse_action
+from sleep_env.episode import Episode, episode_info, parse_action
 from sleep_env.errors import ResetNeeded, SleepEnvError, StreamExhausted
-from sleep_env.memory import admit, joined_chars
 from sleep_env.probes import probe_set, score_probes
-from sleep_env.schedules import ScheduleClock, SleepDecision
+from sleep_env.schedules import SleepDecision
+from sleep_env.spaces import KINDS, action_space, observation, observation_space
 from sleep_env.stream import (
     DEFAULT_CHARSET,
     MAX_PROMPT_CHARS,
     Stream,
     StreamConfig,
-    StreamItem,
     build_stream,
     check_charset,
     make_tasks,
-    score_response,
     stream_charset,
 )
-from sleep_env.types import ProbeSet, SleepWindow, StepRecord
+from sleep_env.transitions import decide, take_step, wake
+from sleep_env.types import ProbeSet, StepRecord
 
 __all__ = ["EnvConfig", "SleepEnv", "KINDS"]
-
-KINDS: tuple[str, ...] = ("study", "query", "sleep")
-"""Observation ``kind`` codes: 0 study, 1 query, 2 sleep."""
 
 _NONE = SleepDecision(may_sleep=False, due=False, level=0)
 _BASELINE = -1  # probe row code for the baseline vector b
@@ -71,8 +67,9 @@ class SleepEnv(gym.Env):
     step, ``"reset"`` at reset), ``model_version``, ``evicted``, ``sleep_denied``, ``missed``,
     ``overwritten`` (this step) with running ``evicted_total``, ``denied_total``, ``missed_total``,
     ``overwritten_total`` and ``sleeps``, ``probe_due``, ``sleep_window`` (a
-    :class:`SleepWindow` on the step that enters sleep, else ``None``) and ``sleep_level`` (the
-    schedule's level of the sleep entered on this step, or completed on the wake step; else 0).
+    :class:`~sleep_env.types.SleepWindow` on the step that enters sleep, else ``None``) and
+    ``sleep_level`` (the schedule's level of the sleep entered on this step, or completed on the
+    wake step; else 0).
     Reference answers never appear in observations or infos; :meth:`records` holds them.
 
     Levels: the observation's ``sleep_level`` is ``Discrete(schedule.n_levels + 1)``; with
@@ -123,23 +120,11 @@ class SleepEnv(gym.Env):
         check_charset(self._build(self.config.seed), self._charset)
         experiences = self.config.stream.experiences
         self._exp_task = tuple(self.task_names.index(e.task) for e in experiences)
-
-        def text(n: int) -> spaces.Text:
-            return spaces.Text(n, min_length=0, charset=self._charset)
-
-        self.observation_space = spaces.Dict({
-            "prompt": text(MAX_PROMPT_CHARS),
-            "context": text(self.config.context_chars),
-            "kind": spaces.Discrete(3),
-            "task_index": spaces.Discrete(len(self.task_names)),
-            "memory_load": spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32),
-            "may_sleep": spaces.Discrete(2),
-            "sleep_due": spaces.Discrete(2),
-            "sleep_level": spaces.Discrete(self.config.schedule.n_levels + 1),
-        })  # fmt: skip
-        self.action_space = spaces.Dict(
-            {"response": text(MAX_PROMPT_CHARS), "sleep": spaces.Discrete(2)}
-        )
+        self.observation_space = observation_space(
+            self._charset, context_chars=self.config.context_chars,
+            n_tasks=len(self.task_names), n_levels=self.config.schedule.n_levels,
+        )  # fmt: skip
+        self.action_space = action_space(self._charset)
         t = self.n_experiences
         self._R = np.full((t, t), np.nan)
         self._b = np.full(t, np.nan)
@@ -234,33 +219,11 @@ class SleepEnv(gym.Env):
         if ep.window is not None:  # DESIGN.md: while asleep, any next action wakes the agent
             return self._wake(ep)
         response, wants_sleep = parse_action(action, MAX_PROMPT_CHARS)
-        item = ep.stream.items[ep.pos]
-        decision = self._decide(ep)
-        shown = len(ep.context)
-        reward, evicted = self._answer(ep, item, response)
-        slept = wants_sleep and decision.may_sleep
-        denied = wants_sleep and not decision.may_sleep
-        overwritten = 0
-        if decision.due and not slept:  # the overwrite a schedule comparison measures
-            overwritten, ep.memory = len(ep.memory), ()
-        ep.pos += 1
-        ep.since_sleep += 1
-        add_counts(ep.totals, evicted=evicted, denied=int(denied), overwritten=overwritten)
-        ep.records.append(StepRecord(
-            step=ep.steps, experience=item.experience, kind=item.kind, prompt=item.text,
-            response=response, answer=item.problem.answer if item.kind == "query" else None,
-            reward=reward, model_version=ep.model_version, context_chars=shown, evicted=evicted,
-            overwritten=overwritten, sleep_requested=wants_sleep, slept=slept, denied=denied,
-        ))  # fmt: skip
-        ep.steps += 1
+        outcome = take_step(ep, self.config, response, wants_sleep)  # sets ep.window if it slept
+        item = outcome.item
         truncated = self._out_of_budget(ep)
         rows = (item.experience,) if item.last_of_experience else ()
-        if slept:
-            ep.window = SleepWindow(
-                level=decision.level, memories=ep.memory, queries=tuple(ep.day),
-                step_budget=self.config.sleep_step_budget, model_version=ep.model_version,
-                experience=item.experience,
-            )  # fmt: skip
+        if outcome.slept:
             if not truncated:  # the probe waits for the wake step, so R's row includes the sleep
                 ep.deferred, rows = rows, ()
             terminated = False
@@ -271,10 +234,10 @@ class SleepEnv(gym.Env):
         self._probe_rows = rows
         ep.ended = "terminated" if terminated else "truncated" if truncated else None
         info = self._info(
-            ep, experience=item.experience, kind=item.kind, evicted=evicted, denied=denied,
-            overwritten=overwritten, window=ep.window,
+            ep, experience=item.experience, kind=item.kind, evicted=outcome.evicted,
+            denied=outcome.denied, overwritten=outcome.overwritten, window=ep.window,
         )  # fmt: skip
-        return obs, float(reward), bool(terminated), bool(truncated), info
+        return obs, float(outcome.reward), bool(terminated), bool(truncated), info
 
     def render(self) -> None:
         """This env has no render modes (``render_mode`` must be None).
@@ -353,62 +316,18 @@ class SleepEnv(gym.Env):
     def _out_of_budget(self, ep: Episode) -> bool:
         return self.config.max_steps is not None and ep.steps >= self.config.max_steps
 
-    def _enters_memory(self, item: StreamItem) -> bool:
-        return item.kind == "study" or self.config.feedback
-
-    def _answer(self, ep: Episode, item: StreamItem, response: str) -> tuple[float, int]:
-        """Apply the item to memory and score the response; return ``(reward, evicted)``."""
-        reward, evicted = 0.0, 0
-        if self._enters_memory(item):
-            ep.memory, evicted = admit(ep.memory, item.memory_entry, self.config.context_chars)
-        if item.kind == "query":
-            reward = score_response(ep.stream.tasks[item.experience], item.problem, response)
-            shown = item.problem.answer if self.config.feedback else None
-            ep.day.append((item.problem.prompt, shown))
-        return reward, evicted
-
-    def _decide(self, ep: Episode) -> SleepDecision:
-        """Return the schedule's decision for the clock after the presented item is processed.
-
-        Memoised per presented item (the observation shows it, then the step acts on it): the key
-        is the clock plus the identity of the (immutable) memory tuple.
-        """
-        key = (ep.pos, ep.since_sleep, ep.totals["sleeps"])
-        if ep.decided is not None and ep.decided[0] == key and ep.decided[1] is ep.memory:
-            return ep.decided[2]
-        items = ep.stream.items
-        item = items[ep.pos]
-        after = ep.memory
-        if self._enters_memory(item):
-            after, _ = admit(after, item.memory_entry, self.config.context_chars)
-        decision = self.config.schedule.decide(ScheduleClock(
-            items_seen=ep.pos + 1, items_since_sleep=ep.since_sleep + 1,
-            memory_load=joined_chars(after) / self.config.context_chars,
-            experience_ended=item.last_of_experience, stream_ended=ep.pos == len(items) - 1,
-            sleeps=ep.totals["sleeps"],
-        ))  # fmt: skip
-        ep.decided = (key, ep.memory, decision)
-        return decision
-
     def _obs(
         self, ep: Episode, kind: int, prompt: str, experience: int, decision: SleepDecision
     ) -> dict[str, Any]:
-        context = ep.context
-        level = decision.level if decision.may_sleep or kind == KINDS.index("sleep") else 0
-        return {
-            "prompt": prompt,
-            "context": context,
-            "kind": np.int64(kind),
-            "task_index": np.int64(self._exp_task[experience]),
-            "memory_load": np.array([len(context) / self.config.context_chars], dtype=np.float32),
-            "may_sleep": np.int64(decision.may_sleep),
-            "sleep_due": np.int64(decision.due),
-            "sleep_level": np.int64(level),
-        }
+        return observation(
+            kind=kind, prompt=prompt, context=ep.context, task_index=self._exp_task[experience],
+            context_chars=self.config.context_chars, decision=decision,
+        )  # fmt: skip
 
     def _present(self, ep: Episode) -> dict[str, Any]:
         item = ep.stream.items[ep.pos]
-        return self._obs(ep, KINDS.index(item.kind), item.text, item.experience, self._decide(ep))
+        decision = decide(ep, self.config)
+        return self._obs(ep, KINDS.index(item.kind), item.text, item.experience, decision)
 
     def _sleep_obs(self, ep: Episode) -> dict[str, Any]:
         """The observation while asleep (``kind`` sleep, no sleep allowed, the window's level)."""
@@ -420,30 +339,9 @@ class SleepEnv(gym.Env):
         return self._obs(ep, KINDS.index("study"), "", ep.stream.items[-1].experience, _NONE)
 
     def _wake(self, ep: Episode):
-        """End a sleep: clear memory, bump ``model_version``, skip ``sleep_cost_steps`` items."""
-        items, window = ep.stream.items, ep.window
-        ep.records.append(StepRecord(
-            step=ep.steps, experience=window.experience, kind="sleep", prompt="", response="",
-            answer=None, reward=0.0, model_version=ep.model_version, context_chars=len(ep.context),
-        ))  # fmt: skip
-        ep.memory, ep.window, ep.since_sleep, ep.day = (), None, 0, []
-        ep.model_version += 1
-        rows, ep.deferred = list(ep.deferred), ()
-        missed = 0
-        while missed < self.config.sleep_cost_steps and ep.pos < len(items):
-            item = items[ep.pos]
-            ep.records.append(StepRecord(
-                step=ep.steps, experience=item.experience, kind=item.kind, prompt=item.text,
-                response="", answer=item.problem.answer if item.kind == "query" else None,
-                reward=0.0, model_version=ep.model_version, context_chars=0, missed=True,
-            ))  # fmt: skip
-            if item.last_of_experience:
-                rows.append(item.experience)
-            ep.pos += 1
-            missed += 1
-        add_counts(ep.totals, missed=missed, sleeps=1)
-        ep.steps += 1
-        terminated = ep.pos >= len(items)
+        """End a sleep (see :func:`~sleep_env.transitions.wake`) and present the next item."""
+        window, missed, rows = wake(ep, self.config.sleep_cost_steps)
+        terminated = ep.pos >= len(ep.stream.items)
         truncated = self._out_of_budget(ep)
         self._probe_rows = tuple(rows)
         ep.ended = "terminated" if terminated else "truncated" if truncated else None
@@ -453,29 +351,9 @@ class SleepEnv(gym.Env):
         )
         return obs, 0.0, bool(terminated), bool(truncated), info
 
-    def _info(
-        self, ep: Episode, *, experience: int, kind: str, evicted: int = 0, denied: bool = False,
-        overwritten: int = 0, missed: int = 0, window: SleepWindow | None = None, level: int = 0,
-    ) -> dict[str, Any]:  # fmt: skip
-        t = ep.totals
-        return {
-            "step": ep.steps,
-            "experience": experience,
-            "kind": kind,
-            "model_version": ep.model_version,
-            "evicted": evicted,
-            "evicted_total": t["evicted"],
-            "sleep_denied": bool(denied),
-            "denied_total": t["denied"],
-            "missed": missed,
-            "missed_total": t["missed"],
-            "overwritten": overwritten,
-            "overwritten_total": t["overwritten"],
-            "sleeps": t["sleeps"],
-            "probe_due": bool(self._probe_rows),
-            "sleep_window": window,
-            "sleep_level": level if window is None else window.level,
-        }
+    def _info(self, ep: Episode, **kwargs: Any) -> dict[str, Any]:
+        """The info dict (:func:`~sleep_env.episode.episode_info`) with ``probe_due`` from the env."""
+        return episode_info(ep, probe_due=bool(self._probe_rows), **kwargs)
 
     # ---------------------------------------------------------------- checkpointing
     def get_state(self) -> dict[str, Any]:
@@ -491,21 +369,10 @@ class SleepEnv(gym.Env):
         Raises:
             ResetNeeded: Before ``reset()``.
         """
-        ep = self._started()
-
-        def floats(a: np.ndarray) -> list:
-            return [None if np.isnan(x) else float(x) for x in a.ravel()]
-
-        return {
-            "version": 1,
-            "stream_seed": int(ep.stream.seed),
-            "n_experiences": self.n_experiences,
-            **ep.to_state(),
-            "R": floats(self._R),
-            "b": floats(self._b),
-            "probe_rows": list(self._probe_rows),
-            "np_random": None if self._np_random is None else self._np_random.bit_generator.state,
-        }
+        return env_state(
+            self._started(), n_experiences=self.n_experiences, R=self._R, b=self._b,
+            probe_rows=self._probe_rows, np_random=self._np_random,
+        )  # fmt: skip
 
     def set_state(self, state: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Restore a state from :meth:`get_state` (of an env with the same config).
@@ -523,22 +390,14 @@ class SleepEnv(gym.Env):
                 experiences, unknown version).
         """
         try:
-            if state["version"] != 1 or state["n_experiences"] != self.n_experiences:
-                raise SleepEnvError(
-                    f"env state has version {state['version']!r} and {state['n_experiences']!r} experiences; "
-                    f"this env expects version 1 and {self.n_experiences}; restore it into an env built "
-                    "from the same config"
-                )
+            check_header(state, self.n_experiences)
             super().reset(seed=None)
             if state["np_random"] is not None:
                 self.np_random = np.random.Generator(np.random.PCG64())
                 self.np_random.bit_generator.state = state["np_random"]
             stream = self._build(int(state["stream_seed"]))
             ep = Episode.from_state(state, stream)
-            t = self.n_experiences
-            R = np.array([np.nan if x is None else x for x in state["R"]], dtype=float).reshape(t, t)
-            b = np.array([np.nan if x is None else x for x in state["b"]], dtype=float).reshape(t)
-            rows = tuple(int(r) for r in state["probe_rows"])
+            R, b, rows = read_probe_state(state, self.n_experiences)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise SleepEnvError(
                 f"not a SleepEnv state ({type(exc).__name__}: {exc}); pass the dict env.get_state() returned"

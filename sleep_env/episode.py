@@ -1,4 +1,4 @@
-"""Per-episode state of :class:`~sleep_env.core.SleepEnv` and action parsing (internal)."""
+"""Per-episode state of :class:`~sleep_env.core.SleepEnv`, its info dicts and action parsing (internal)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sleep_env.errors import InvalidAction
 from sleep_env.stream import Stream
 from sleep_env.types import SleepWindow, StepRecord
 
-__all__ = ["Episode", "parse_action", "add_counts", "TOTALS"]
+__all__ = ["Episode", "parse_action", "add_counts", "episode_info", "TOTALS"]
 
 TOTALS = ("evicted", "denied", "missed", "overwritten", "sleeps")
 """The running counts an episode keeps (reported as ``info["<name>_total"]``)."""
@@ -150,3 +150,47 @@ def add_counts(totals: dict[str, int], **counts: int) -> None:
     """Add ``counts`` into the running ``totals`` in place."""
     for key, value in counts.items():
         totals[key] += value
+
+
+def episode_info(
+    ep: Episode, *, probe_due: bool, experience: int, kind: str, evicted: int = 0,
+    denied: bool = False, overwritten: int = 0, missed: int = 0, window: SleepWindow | None = None,
+    level: int = 0,
+) -> dict[str, Any]:  # fmt: skip
+    """The ``info`` dict of a step (the keys are listed in :class:`~sleep_env.core.SleepEnv`).
+
+    Args:
+        ep: The episode (its step count, ``model_version`` and running totals).
+        probe_due: Whether a probe round is due now.
+        experience: The experience of the item the action answered.
+        kind: ``"study"``, ``"query"``, ``"sleep"`` (wake step), ``"reset"`` or ``"resume"``.
+        evicted: Memory items evicted on this step.
+        denied: Sleep was requested and denied on this step.
+        overwritten: Memory items cleared by a due sleep not taken on this step.
+        missed: Items skipped unanswered on this (wake) step.
+        window: The sleep window entered on this step, else ``None``.
+        level: The level of the sleep completed on this (wake) step, else 0; ``window.level``
+            when ``window`` is given.
+
+    Returns:
+        The info dict (no wall-clock values).
+    """
+    t = ep.totals
+    return {
+        "step": ep.steps,
+        "experience": experience,
+        "kind": kind,
+        "model_version": ep.model_version,
+        "evicted": evicted,
+        "evicted_total": t["evicted"],
+        "sleep_denied": bool(denied),
+        "denied_total": t["denied"],
+        "missed": missed,
+        "missed_total": t["missed"],
+        "overwritten": overwritten,
+        "overwritten_total": t["overwritten"],
+        "sleeps": t["sleeps"],
+        "probe_due": bool(probe_due),
+        "sleep_window": window,
+        "sleep_level": level if window is None else window.level,
+    }

@@ -44,3 +44,14 @@ def test_compare_schedules_tiny() -> None:
     for label in ("never", "fixed-interval-6", "multi-level-3-6", "memory-pressure-0.8"):
         assert f"\n{label} " in out, out
     assert "95% bootstrap CI" in out and "report.md" in out
+
+
+def test_dream_trials_tiny() -> None:
+    import json
+
+    proc = _run_example("dream_trials.py", "--tiny", "--dreams", "2", "--lrs", "1e-3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.splitlines()[-1])
+    assert out["dreams"] == 2 and [(r["answers"], r["lr"]) for r in out["runs"]] == [("dream", 1e-3), ("teacher", 1e-3)]
+    assert out["tau0"] < 0 and 0.0 <= out["probe_acc0"] <= 1.0
+    assert "trials raise tau" in proc.stdout

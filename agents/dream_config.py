@@ -58,6 +58,14 @@ class DreamingConfig:
             answers 10/15 trials rewarded, teacher's 5/13: SmolLM2's teacher answers the dreams'
             oddly worded questions worse than the dreams do ("lives in a pet tortoise named").
             Other templates always keep the dream's text.
+        grounding: ``"lexical"`` (default): a ``qa`` dream row is kept only when one memory line
+            states its claim (:func:`agents.dream_parts.grounded`: the answer's new words and the
+            question's names in one line); ``"off"``: every parsed row is kept (SEAL). Measured on
+            SmolLM2 (facts, seeds 0 and 1, first sleep, ``grounding: off``): the applied dreams
+            taught dreamt pets ("cat", "dog" for an "owl") and each seed lost one probe that the
+            no-Dreaming run answers; the exact-match guard on the day's questions did not catch it.
+            The price: dreams cannot combine facts of different lines (the paper's "novel memory
+            combinations"); other templates are not checked.
         evaluator: ``"logprob"`` (default: smooth, cheap) or ``"exact"`` (greedy exact match).
         apply_guard: ``"exact"`` (default): the apply step is kept only when tau does not fall *and*
             the greedy exact match on tau's queries does not fall; ``"tau"``: tau alone (measured
@@ -94,6 +102,7 @@ class DreamingConfig:
     temperature: float = 1.0
     template: str = "auto"
     answers: str = "dream"
+    grounding: str = "lexical"
     evaluator: str = "logprob"
     apply_guard: str = "exact"
     min_improvement: float = 0.0
@@ -126,6 +135,8 @@ class DreamingConfig:
             raise ValueError(f"min_improvement must be a finite number >= 0, got {self.min_improvement}")
         if self.template != "auto" and self.template not in TEMPLATES:
             raise ValueError(f"template must be 'auto' or one of {sorted(TEMPLATES)}, got {self.template!r}")
+        if self.grounding not in ("lexical", "off"):
+            raise ValueError(f"grounding must be 'lexical' or 'off', got {self.grounding!r}")
         if self.answers not in _ANSWERS:
             raise ValueError(f"answers must be one of {_ANSWERS}, got {self.answers!r}")
         if self.apply_guard not in ("exact", "tau"):
@@ -166,6 +177,7 @@ class Dream:
         reward: 1 if its trial improved tau, 0 otherwise (-1 = not trialed).
         tau: Evaluator value after its trial (nan = not trialed).
         changed: Rows whose answer the teacher replaced (``DreamingConfig.answers == "teacher"``).
+        ungrounded: Parsed rows dropped by the grounding check (``DreamingConfig.grounding``).
     """
 
     prompt: str
@@ -176,6 +188,7 @@ class Dream:
     reward: int = -1
     tau: float = float("nan")
     changed: int = 0
+    ungrounded: int = 0
 
 
 @dataclass
@@ -188,6 +201,7 @@ class DreamReport:
         rows_applied: SFT rows the consolidated level was trained on (0 = nothing applied).
         rows_changed: Dream rows whose answer the teacher replaced (the dreams' wrong or
             differently worded answers; 0 with ``answers="dream"``).
+        rows_ungrounded: Dream rows dropped because no memory line states their claim (``grounding``).
         reward_rate: Per ReST-EM round, rewarded / trialed in [0, 1].
         tau_before / tau_after: Evaluator before and after apply (nats per token for ``logprob``).
         committed: The apply step was kept (False: rolled back, or nothing to apply).
@@ -201,6 +215,7 @@ class DreamReport:
     rewarded: int = 0
     rows_applied: int = 0
     rows_changed: int = 0
+    rows_ungrounded: int = 0
     reward_rate: list[float] = field(default_factory=list)
     tau_before: float = float("nan")
     tau_after: float = float("nan")
@@ -213,7 +228,7 @@ class DreamReport:
     def to_metrics(self, prefix: str = "dream_") -> dict[str, float]:
         """Flat float metrics for ``SleepReport.metrics`` (``reward_rate_r<i>`` per round)."""
         out = {f"{prefix}{k}": float(getattr(self, k)) for k in
-               ("sampled", "parsed", "trialed", "rewarded", "rows_applied", "rows_changed", "tau_before", "tau_after", "seconds", "sft_steps")}
+               ("sampled", "parsed", "trialed", "rewarded", "rows_applied", "rows_changed", "rows_ungrounded", "tau_before", "tau_after", "seconds", "sft_steps")}
         out[f"{prefix}committed"] = float(self.committed)
         out.update({f"{prefix}reward_rate_r{i}": float(r) for i, r in enumerate(self.reward_rate)})
         out.update({f"{prefix}seconds_{k}": float(v) for k, v in self.stage_seconds.items()})

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["DreamTemplate", "TEMPLATES", "parse_dream", "gradient_alignment", "select_dreams", "LowRankAdapter",
+__all__ = ["DreamTemplate", "TEMPLATES", "parse_dream", "grounded", "gradient_alignment", "select_dreams", "LowRankAdapter",
            "DreamTarget", "expert_target", "RECALL", "ARC_QUESTION"]
 
 _SCORES = ("cosine", "dot", "norm")
@@ -84,6 +84,38 @@ def parse_dream(text: str, template: str, *, max_rows: int = 8) -> list[tuple[st
     elif template == "arc":
         rows = [(ARC_QUESTION.format(grid=i.strip()), o.strip()) for i, o in _IO.findall(text + "\n")]
     return list(dict.fromkeys(rows))[:max_rows]
+
+
+def grounded(question: str, answer: str, memories: Sequence[str]) -> bool:
+    """Whether a ``qa`` dream row only claims what one memory line states (lexical check, no model).
+
+    The row's *claim* is the answer's content words that its question does not contain
+    (:func:`agents.prompting.content_words`); its *subject* is the question's capitalised content
+    words (names). The row is grounded iff some memory line contains every word of the claim and of
+    the subject (a question without names: the claim and at least one of the question's content
+    words). A row whose answer adds no word to its question claims nothing and is not grounded.
+
+    Example: with the memory "Kailgul Griwood has a pet owl.", ("What pet does Kailgul Griwood
+    have?", "Kailgul Griwood has a pet owl") and ("Who has an owl?", "Kailgul Griwood") are
+    grounded; "... a pet cat" (a dreamt fact), "Kaidusvale" for "Kaidousvale" (a misspelt town) and
+    another person's name as the answer are not.
+
+    Args:
+        question / answer: The row as parsed (text, no chat template).
+        memories: The sleep window's memories (split into lines here).
+    """
+    from agents.prompting import content_words
+
+    asked = content_words(question)
+    claim = content_words(answer) - asked
+    if not claim:
+        return False
+    subject = {w.lower().removesuffix("'s") for w in re.findall(r"\b[A-Z][A-Za-z'-]+", question)} & asked
+    for line in (ln for m in memories for ln in m.split("\n") if ln.strip()):
+        words = content_words(line)
+        if claim <= words and (subject <= words if subject else (not asked or bool(asked & words))):
+            return True
+    return False
 
 
 def _demos(memories: Sequence[str]) -> list[tuple[str, str]]:

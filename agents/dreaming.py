@@ -52,6 +52,7 @@ from agents.dream_parts import (
     _demos,
     expert_target,
     gradient_alignment,
+    grounded,
     parse_dream,
     select_dreams,
 )
@@ -60,7 +61,7 @@ from agents.engine import SamplingParams, build_batch, position_ids
 from agents.prompting import PromptFormat
 
 __all__ = ["DreamingConfig", "DreamReport", "DreamTarget", "Dream", "Dreaming", "LowRankAdapter", "TEMPLATES",
-           "expert_target", "gradient_alignment", "select_dreams", "parse_dream", "load_dreaming_config"]
+           "expert_target", "gradient_alignment", "grounded", "select_dreams", "parse_dream", "load_dreaming_config"]
 
 Row = tuple[list[int], list[int]]  # (prompt ids, completion ids)
 #: Answers task-style prompts (``"Question: ...\nAnswer:"``) by reading the sleep window's memories;
@@ -217,7 +218,9 @@ class Dreaming:
 
         With a ``teacher`` and ``config.answers == "teacher"``, each ``qa`` row's answer is the
         teacher's answer to the dreamed question (a row the teacher cannot answer from the memories is
-        dropped; ``Dream.changed`` counts the rows whose answer it replaced).
+        dropped; ``Dream.changed`` counts the rows whose answer it replaced). With
+        ``config.grounding == "lexical"`` a ``qa`` row that claims what no memory line states is
+        dropped (:func:`grounded`; ``Dream.ungrounded`` counts them).
         """
         cfg, n = self.config, n or self.config.dreams
         t = TEMPLATES[template]
@@ -239,8 +242,13 @@ class Dreaming:
         changed = [0] * len(parsed)
         if teacher is not None and cfg.answers == "teacher" and template == "qa":
             parsed, changed = self._relabel(parsed, teacher)
-        return [Dream(prompt, text, tuple(r.token_ids), [(self.fmt.render(q), a) for q, a in rows], changed=c)
-                for text, r, rows, c in zip(texts, rolls, parsed, changed)]
+        dropped = [0] * len(parsed)
+        if cfg.grounding == "lexical" and template == "qa":
+            kept = [[(q, a) for q, a in rows if grounded(q, a, memories)] for rows in parsed]
+            dropped = [len(a) - len(b) for a, b in zip(parsed, kept)]
+            parsed = kept
+        return [Dream(prompt, text, tuple(r.token_ids), [(self.fmt.render(q), a) for q, a in rows], changed=c, ungrounded=u)
+                for text, r, rows, c, u in zip(texts, rolls, parsed, changed, dropped)]
 
     def _relabel(self, parsed: list[list[tuple[str, str]]], teacher: Teacher):
         """Replace each row's answer by the teacher's (one batched call); drop rows it leaves unanswered.
@@ -388,6 +396,7 @@ class Dreaming:
             rep.sampled += len(dreams)
             rep.parsed += sum(bool(d.rows) for d in dreams)
             rep.rows_changed += sum(d.changed for d in dreams)
+            rep.rows_ungrounded += sum(d.ungrounded for d in dreams)
             rep.trialed += len(keep)
             rep.rewarded += len(won)
             rep.sft_steps += cfg.trial_steps * sum(bool(dreams[i].rows) for i in keep)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from agents.engine.base import SamplingParams
 
-__all__ = ["PromptFormat", "ContextReader", "DEFAULT_SYSTEM_PROMPT", "ANSWER_PARAMS"]
+__all__ = ["PromptFormat", "ContextReader", "DEFAULT_SYSTEM_PROMPT", "ANSWER_PARAMS", "content_words"]
 
 #: Greedy, short answers: they end at a newline or at the end of the first clause (". " or ", "),
 #: which is also where the tasks' exact-match scoring cuts a response.
@@ -28,6 +28,20 @@ _STOP = frozenset(
     "a an the of in on at to for from by with is are was were be does do did has have had what where which who "
     "whom whose how when why question answer and or as that this it its their his her facts".split()
 )
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased words of ``text`` of 3+ characters that are not stop words (a final ``'s`` dropped).
+
+    The vocabulary the context reader matches on; also Dreaming's grounding check.
+    """
+    out = set()
+    for w in _WORD.findall(text):
+        lw = w.lower()
+        lw = lw[:-2] if lw.endswith("'s") else lw
+        if lw not in _STOP and len(lw) >= 3:
+            out.add(lw)
+    return out
 
 
 def _split_stem(prompt: str) -> tuple[str, str]:

@@ -15,6 +15,7 @@ from agents.dreaming import (
     DreamingConfig,
     expert_target,
     gradient_alignment,
+    grounded,
     load_dreaming_config,
     parse_dream,
     select_dreams,
@@ -107,11 +108,31 @@ def test_parse_dream_never_raises_and_reads_each_template():
     assert len(parse_dream("\n".join(f"line number {i} here" for i in range(20)), "implications", max_rows=3)) == 3
 
 
+def test_grounded_keeps_what_one_memory_line_states():
+    memories = ("Kailgul Griwood has a pet owl.\nNarnoun Garcroft lives in Kaidousvale.",
+                "Question: What does Prosbak Locroft do for a living?\nAnswer: Prosbak Locroft works as gardener")
+    cases = [
+        ("What pet does Kailgul Griwood have?", "Kailgul Griwood has a pet owl", True),
+        ("What pet does Kailgul Griwood have?", "Kailgul Griwood has a pet cat", False),  # a dreamt pet
+        ("Where does Narnoun Garcroft live?", "Narnoun Garcroft lives in Kaidusvale", False),  # misspelt town
+        ("Where does Narnoun Garcroft live?", "Kaidousvale", True),
+        ("What is Prosbak Locroft's job?", "gardener", True),  # an answered query in the memory counts
+        ("What is Prosbak Locroft's job?", "Narnoun Garcroft", False),  # another line's words
+        ("Where does Prosbak live?", "Kaidousvale", False),  # right town, wrong person
+        ("Who has an owl?", "Kailgul Griwood", True),
+        ("Who has an owl?", "Narnoun Garcroft", False),
+        ("Where does Narnoun Garcroft live?", "Narnoun Garcroft", False),  # claims nothing new
+    ]
+    assert [grounded(q, a, memories) for q, a, _ in cases] == [want for _, _, want in cases]
+    assert grounded("Where?", "Rome", ()) is False
+
+
 def test_config_validation_names_the_field():
     for kw, field in [({"dreams": 0}, "dreams"), ({"lr": 0.0}, "lr"), ({"top_k": 0, "random_extra": 0}, "top_k"),
                       ({"template": "poem"}, "template"), ({"evaluator": "f1"}, "evaluator"),
                       ({"min_improvement": -1.0}, "min_improvement"), ({"random_extra": -1}, "random_extra"),
-                      ({"answers": "oracle"}, "answers"), ({"apply_guard": "none"}, "apply_guard")]:
+                      ({"answers": "oracle"}, "answers"), ({"apply_guard": "none"}, "apply_guard"),
+                      ({"grounding": "model"}, "grounding")]:
         with pytest.raises(ValueError, match=field):
             DreamingConfig(**kw)
 
@@ -255,8 +276,10 @@ def test_teacher_answers_replace_the_dreams_and_unanswerable_rows_are_dropped(se
     dreams = d.generate(MEMORIES, "qa", target, n=2, teacher=teacher)
     assert [[a for _, a in dr.rows] for dr in dreams] == [["Rome"], ["Rome"]] and [dr.changed for dr in dreams] == [1, 1]
     assert len(asked) == 3 + 4
-    own = _dreaming(engine).generate(MEMORIES, "qa", target, n=2, teacher=teacher)  # answers="dream": teacher unused
-    assert len(asked) == 7 and [[a for _, a in dr.rows] for dr in own] == [["Paris", "a cat"]] * 2
+    own = _dreaming(engine, grounding="off").generate(MEMORIES, "qa", target, n=2, teacher=teacher)  # answers="dream"
+    assert len(asked) == 7 and [[a for _, a in dr.rows] for dr in own] == [["Paris", "a cat"]] * 2  # teacher unused
+    checked = _dreaming(engine).generate(MEMORIES, "qa", target, n=2, teacher=teacher)  # default grounding="lexical"
+    assert [dr.rows for dr in checked] == [[], []] and [dr.ungrounded for dr in checked] == [2, 2]  # no memory says Paris
 
 
 def test_exact_match_evaluator(setup):

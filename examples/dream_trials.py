@@ -7,8 +7,9 @@ Dreaming), then samples ``--dreams`` dreams about the sleep window with :class:`
 and, for every parsed dream and every learning rate, fine-tunes the consolidated expert on it for
 ``trial_steps`` Adam steps (a trial), measures tau (nats/token, the day's questions closed-book) and
 the closed-book accuracy on experience 0's *probes* (reworded questions the trial never sees), then
-restores the expert. It does so with the dreams' own answers and with the teacher's answers
-(``answers: teacher``) on the same dreams. This is how ``DreamingConfig.lr`` and ``answers`` were chosen
+restores the expert. It does so on the same dreams with their own answers (``grounding: off``),
+with only their grounded rows (``grounding: lexical``, the default) and with the teacher's answers
+(``answers: teacher``). This is how ``DreamingConfig.lr`` and ``answers`` were chosen
 (docs/dreaming.md, "Trial step size").
 
 Prints one line per (answers, lr) and, last, one JSON object with every number. SmolLM2-135M with
@@ -24,7 +25,7 @@ import time
 import numpy as np
 import torch
 
-from agents.dream_parts import gradient_alignment, parse_dream
+from agents.dream_parts import gradient_alignment, grounded, parse_dream
 from agents.dreaming import expert_target
 from evaluation.config import load_config
 from evaluation.experiment import _make_agent, build_env_config
@@ -68,6 +69,7 @@ def main() -> None:
     dreams = dreaming.generate(window.memories, "qa", target, n=args.dreams)
     own = [parse_dream(d.text, "qa", max_rows=dreaming.config.max_rows) for d in dreams]
     teacher, _ = dreaming._relabel(own, agent.context_teacher(window.memories))
+    checked = [[(q, a) for q, a in rows if grounded(q, a, window.memories)] for rows in own]
     snap = [p.detach().clone() for p in target.params]
     with target.student():
         ref = dreaming._grad(dreaming._tau_loss, tau_rows, target.params)  # the selection's reference gradient
@@ -75,7 +77,7 @@ def main() -> None:
            "parsed": sum(bool(r) for r in own), "seconds_first_sleep": seconds_sleep, "runs": []}
     print(f"seed {cfg.seed}: after one sleep tau {tau0:.3f} nats/token, probe accuracy {acc0:.3f}; "
           f"{out['parsed']}/{len(dreams)} dreams parsed")
-    for answers, parsed in (("dream", own), ("teacher", teacher)):
+    for answers, parsed in (("dream", own), ("grounded", checked), ("teacher", teacher)):
         for lr in lrs:
             trials = []
             for i, rows in enumerate(parsed):

@@ -52,6 +52,6 @@ def test_dream_trials_tiny() -> None:
     proc = _run_example("dream_trials.py", "--tiny", "--dreams", "2", "--lrs", "1e-3")
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.splitlines()[-1])
-    assert out["dreams"] == 2 and [(r["answers"], r["lr"]) for r in out["runs"]] == [("dream", 1e-3), ("teacher", 1e-3)]
+    assert out["dreams"] == 2 and [(r["answers"], r["lr"]) for r in out["runs"]] == [("dream", 1e-3), ("grounded", 1e-3), ("teacher", 1e-3)]
     assert out["tau0"] < 0 and 0.0 <= out["probe_acc0"] <= 1.0
     assert "trials raise tau" in proc.stdout

@@ -243,12 +243,27 @@ class Dreaming:
         if teacher is not None and cfg.answers == "teacher" and template == "qa":
             parsed, changed = self._relabel(parsed, teacher)
         dropped = [0] * len(parsed)
+        learn_ids: list[tuple[int, ...]] = [tuple(r.token_ids) for r in rolls]
         if cfg.grounding == "lexical" and template == "qa":
             kept = [[(q, a) for q, a in rows if grounded(q, a, memories)] for rows in parsed]
             dropped = [len(a) - len(b) for a, b in zip(parsed, kept)]
             parsed = kept
-        return [Dream(prompt, text, tuple(r.token_ids), [(self.fmt.render(q), a) for q, a in rows], changed=c, ungrounded=u)
-                for text, r, rows, c, u in zip(texts, rolls, parsed, changed, dropped)]
+            learn_ids = [self._clean_ids(rows) if n else ids for rows, n, ids in zip(kept, dropped, learn_ids)]
+        return [Dream(prompt, text, tuple(r.token_ids), [(self.fmt.render(q), a) for q, a in rows], changed=c, ungrounded=u,
+                      learn_ids=li)
+                for text, r, rows, c, u, li in zip(texts, rolls, parsed, changed, dropped, learn_ids)]
+
+    def _clean_ids(self, rows: list[tuple[str, str]]) -> tuple[int, ...]:
+        """The dream rewritten as its grounded rows only (what ReST-EM then imitates), as token ids + EOS.
+
+        Written in the ``qa`` format after the primer: ``" q1\nAnswer: a1\nQuestion: q2\nAnswer: a2"``.
+        """
+        if not rows:
+            return ()
+        qs = [q.removeprefix("Question:").removesuffix("Answer:").strip() for q, _ in rows]
+        text = " " + "\nQuestion: ".join(f"{q}\nAnswer: {a}" for q, (_, a) in zip(qs, rows))
+        ids = list(self.engine.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return tuple(ids + ([self.engine.eos_id] if self.engine.eos_id is not None else []))
 
     def _relabel(self, parsed: list[list[tuple[str, str]]], teacher: Teacher):
         """Replace each row's answer by the teacher's (one batched call); drop rows it leaves unanswered.
@@ -311,9 +326,13 @@ class Dreaming:
     def learn(self, dreams: list[Dream], target: DreamTarget) -> list[float]:
         """ReST-EM M-step: SFT of the generator's adapter on the dreams' own tokens (stage 5).
 
+        A ``qa`` dream from which grounding dropped rows is imitated as its grounded rows only
+        (``Dream.learn_ids``): the generator learns the rewarded pairs, not the dreamt ones beside them.
         Only :attr:`generator`'s tensors change. Returns the losses (nats/token); [] without dreams.
         """
-        rows = [(self.engine.encode([d.prompt])[0], list(d.token_ids)) for d in dreams if d.token_ids]
+        rows = [(self.engine.encode([d.prompt])[0], list(d.learn_ids if d.learn_ids is not None else d.token_ids))
+                for d in dreams]
+        rows = [r for r in rows if r[1]]
         if not rows:
             return []
         bs = self.config.batch_size

@@ -427,3 +427,22 @@ def test_sleep_agent_context_teacher_reads_the_memories_and_refuses_to_guess(tin
     teach = agent.context_teacher(MEMORIES)
     assert teach([Q, "Question: What colour is the sky?\nAnswer:"]) == ["a0", ""]  # no memory line about the sky
     assert seen == [(("Ann lives in Rome.\nBob lives in Oslo.",) * 2, "never")]  # the experts stay off
+
+
+def test_rest_em_imitates_only_the_grounded_rows_of_a_dream(setup, monkeypatch):
+    engine, _, _, target = setup
+    monkeypatch.setattr("agents.dreaming.parse_dream", lambda text, template, max_rows: [
+        ("Question: Where does Ann live?\nAnswer:", "Rome"), ("Question: Who is Zed?\nAnswer:", "a cat")])
+    d = _dreaming(engine)
+    (dream,) = d.generate(MEMORIES, "qa", target, n=1)
+    assert dream.ungrounded == 1 and [a for _, a in dream.rows] == ["Rome"]
+    text = engine.tokenizer.decode(list(dream.learn_ids), skip_special_tokens=True)
+    assert text == " Where does Ann live?\nAnswer: Rome" and dream.learn_ids[-1] == engine.eos_id
+    seen = []
+    monkeypatch.setattr(d, "_train", lambda params, batches, lr, mode: seen.extend(c for b in batches for _, c in b) or [0.0])
+    d.learn([dream], target)
+    assert seen and all(c == list(dream.learn_ids) for c in seen)  # not the sampled tokens
+    monkeypatch.setattr("agents.dreaming.parse_dream", lambda text, template, max_rows: [
+        ("Question: Where does Ann live?\nAnswer:", "Rome")])
+    (clean,) = d.generate(MEMORIES, "qa", target, n=1)
+    assert clean.ungrounded == 0 and clean.learn_ids == clean.token_ids  # nothing dropped: its own tokens

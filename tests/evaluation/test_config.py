@@ -240,7 +240,7 @@ def test_range_rules_are_checked_at_load_time_with_the_field_name() -> None:
         ("match: fuzzy", "match must be 'contains' or 'exact', got 'fuzzy'; write e.g. match: contains"),
         ("probe_stem: other", "write e.g. probe_stem: canonical"),
         ("dreaming: {dreams: 0}", "dreaming: dreams must be an int >= 1, got 0; write e.g. dreaming: {dreams: 8}"),
-        ("dreaming: {dreams: 3, temperature: 0.0}", "write e.g. dreaming: {temperature: 1.0}"),
+        ("dreaming: {dreams: 3, temperature: 0.0}", "write e.g. dreaming: {temperature: 0.7}"),
         ("dreaming: {top_k: 0, random_extra: 0}", "write e.g. dreaming: {top_k: 3, random_extra: 1}"),
     ],
 )

@@ -248,7 +248,7 @@ class Dreaming:
             kept = [[(q, a) for q, a in rows if grounded(q, a, memories)] for rows in parsed]
             dropped = [len(a) - len(b) for a, b in zip(parsed, kept)]
             parsed = kept
-            learn_ids = [self._clean_ids(rows) if n else ids for rows, n, ids in zip(kept, dropped, learn_ids)]
+            learn_ids = [self._clean_ids(rows) if k else ids for rows, k, ids in zip(kept, dropped, learn_ids)]
         return [Dream(prompt, text, tuple(r.token_ids), [(self.fmt.render(q), a) for q, a in rows], changed=c, ungrounded=u,
                       learn_ids=li)
                 for text, r, rows, c, u, li in zip(texts, rolls, parsed, changed, dropped, learn_ids)]

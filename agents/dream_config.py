@@ -30,12 +30,12 @@ class DreamingConfig:
         random_extra: b, further dreams kept at random for diversity, >= 0; ``top_k + random_extra >= 1``.
         trial_steps: Adam steps of each trial fine-tune on one dream, >= 1 (SEAL inner loop; small
             because every kept dream pays it).
-        lr: Adam learning rate of trials and of the apply step, > 0. Measured on SmolLM2 (facts,
-            seeds 0 and 2, the first sleep's consolidated expert, one 3-step trial per dream): at
-            1e-2 (``SeedingConfig``'s range) a single trial cut probe accuracy from 1.00 to
-            0.42-1.00 (seed 0) and 0.92 to 0.42-0.67 (seed 2) and only 2 of 11 trials raised tau; at
-            1e-3 probe accuracy stayed 1.00 / 0.83-0.92, 10 of 15 trials raised tau, and the
-            gradient score predicted the sign of the change (docs/dreaming.md).
+        lr: Adam learning rate of trials and of the apply step, > 0. Measured with
+            ``python examples/dream_trials.py --seed 0`` (SmolLM2, the first sleep's consolidated
+            expert, 10 dreams, one 3-step trial per parsed dream): at 1e-2 (``SeedingConfig``'s
+            range) one trial cut probe accuracy from 1.00 to as low as 0.42 and 0 of 6 trials raised
+            tau; at 1e-3 probe accuracy stayed 1.00, 4 of 6 trials raised tau and the gradient score
+            had the sign of tau's change in 5 of 6 (docs/dreaming.md, "Trial step size").
         apply_steps: Adam steps training the consolidated level on the accepted dreams, >= 1.
             (Measured at the earlier ``lr: 1e-2``: with 6 every apply was rolled back; with 3 the
             applies committed and seed 2's closed-book accuracy fell from 0.94 to 0.61, hence
@@ -56,11 +56,10 @@ class DreamingConfig:
         answers: Who answers a ``qa`` dream's questions: ``"dream"`` (default: the dream's own
             answers, as SEAL) or ``"teacher"`` (the model reading the window's memories through the
             agent's context reader with the experts off, Knowledge Seeding's teacher, PAPER-NOTES
-            §2.10; a question it finds no memory line for is dropped). Measured on SmolLM2 (facts,
-            seeds 0 and 2, one set of 10 dreams after the first sleep, trials at ``lr: 1e-3``): own
-            answers 10/15 trials rewarded, teacher's 5/13: SmolLM2's teacher answers the dreams'
-            oddly worded questions worse than the dreams do ("lives in a pet tortoise named").
-            Other templates always keep the dream's text.
+            §2.10; a question it finds no memory line for is dropped). Measured with
+            ``examples/dream_trials.py --seed 0`` at lr 1e-3: own answers 4 of 6 trials raised tau,
+            the teacher's 2 of 5: SmolLM2's teacher answers the dreams' oddly worded questions badly
+            ("lives in a pet tortoise named"). Other templates always keep the dream's text.
         grounding: ``"lexical"`` (default): a ``qa`` dream row is kept only when one memory line
             states its claim (:func:`agents.dream_parts.grounded`: the answer's new words and the
             question's names in one line); ``"off"``: every parsed row is kept (SEAL). Measured on

@@ -62,8 +62,8 @@ class DreamingConfig:
             ("lives in a pet tortoise named"). Other templates always keep the dream's text.
         grounding: ``"lexical"`` (default): a ``qa`` dream row is kept only when one memory line
             states its claim (:func:`agents.dream_parts.grounded`: the answer's new words and the
-            question's names in one line); ``"off"``: every parsed row is kept (SEAL). Measured on
-            SmolLM2 (facts, seeds 0 and 1, first sleep, ``grounding: off``): the applied dreams
+            question's names in one line); ``"none"``: every parsed row is kept (SEAL). Measured on
+            SmolLM2 (facts, seeds 0 and 1, first sleep, ``grounding: none``): the applied dreams
             taught dreamt pets ("cat", "dog" for an "owl") and each seed lost one probe that the
             no-Dreaming run answers; the exact-match guard on the day's questions did not catch it.
             The price: dreams cannot combine facts of different lines (the paper's "novel memory
@@ -137,8 +137,8 @@ class DreamingConfig:
             raise ValueError(f"min_improvement must be a finite number >= 0, got {self.min_improvement}")
         if self.template != "auto" and self.template not in TEMPLATES:
             raise ValueError(f"template must be 'auto' or one of {sorted(TEMPLATES)}, got {self.template!r}")
-        if self.grounding not in ("lexical", "off"):
-            raise ValueError(f"grounding must be 'lexical' or 'off', got {self.grounding!r}")
+        if self.grounding not in ("lexical", "none"):
+            raise ValueError(f"grounding must be 'lexical' or 'none', got {self.grounding!r}")
         if self.answers not in _ANSWERS:
             raise ValueError(f"answers must be one of {_ANSWERS}, got {self.answers!r}")
         if self.apply_guard not in ("exact", "tau"):
@@ -201,13 +201,14 @@ class DreamReport:
     """Outcome of one :meth:`Dreaming.run` (counts per sleep, summed over rounds).
 
     Attributes:
-        sampled / parsed / trialed / rewarded: Dreams sampled, with at least one row, selected and
-            trialed, with reward 1.
+        sampled / parsed / trialed / rewarded: Dreams sampled, with at least one row (after
+            grounding), selected and trialed (only dreams with rows are selected), with reward 1.
         rows_applied: SFT rows the consolidated level was trained on (0 = nothing applied).
         rows_changed: Dream rows whose answer the teacher replaced (the dreams' wrong or
             differently worded answers; 0 with ``answers="dream"``).
         rows_ungrounded: Dream rows dropped because no memory line states their claim (``grounding``).
-        reward_rate: Per ReST-EM round, rewarded / trialed in [0, 1].
+        reward_rate: Per ReST-EM round, rewarded / trialed in [0, 1]; nan when no dream of the round
+            had rows (nothing trialed).
         tau_before / tau_after: Evaluator before and after apply (nats per token for ``logprob``).
         committed: The apply step was kept (False: rolled back, or nothing to apply).
         seconds: Wall clock of the whole run, and per stage in ``stage_seconds``.

@@ -288,18 +288,31 @@ class Dreaming:
         return self.noise.on()
 
     def select(self, dreams: list[Dream], tau_rows: list[Row], target: DreamTarget) -> list[int]:
-        """Score every dream by gradient alignment and keep top-k + b random (stage 3); sets ``Dream.score``."""
+        """Keep top-k by gradient alignment + b random among the dreams with rows (stage 3).
+
+        Sets ``Dream.score`` (``-inf`` without rows) and ``Dream.reward = 0`` for a dream without rows:
+        it is never trialed, so it does not count in the reward rate. Returns indices into ``dreams``
+        (at most ``top_k + random_extra``; fewer when fewer dreams parsed).
+        """
         cfg = self.config
+        for d in dreams:
+            d.score = float("-inf")
+        live = [i for i, d in enumerate(dreams) if d.rows and self._rows(d.rows)]
+        for i, d in enumerate(dreams):
+            if i not in live:
+                d.reward = 0
+        if not live:
+            return []
         if cfg.gradient_selection:
             self.engine.model.eval()
             with target.student():
                 ref = self._grad(self._tau_loss, tau_rows, target.params)
-                for d in dreams:
-                    rows = self._rows(d.rows)
-                    d.score = gradient_alignment(self._grad(self._sft_loss, rows, target.params), ref) if rows else float("-inf")
-            return select_dreams([d.score for d in dreams], cfg.top_k, cfg.random_extra, self.rng)
-        scores = [0.0 if d.rows else float("-inf") for d in dreams]
-        return select_dreams(scores, 0, cfg.top_k + cfg.random_extra, self.rng)
+                for i in live:
+                    dreams[i].score = gradient_alignment(self._grad(self._sft_loss, self._rows(dreams[i].rows), target.params), ref)
+            picked = select_dreams([dreams[i].score for i in live], cfg.top_k, cfg.random_extra, self.rng)
+        else:
+            picked = select_dreams([0.0] * len(live), 0, cfg.top_k + cfg.random_extra, self.rng)
+        return [live[j] for j in picked]
 
     def trial(self, dream: Dream, tau_rows: list[Row], tau0: float, target: DreamTarget) -> int:
         """Fine-tune an isolated copy of the trainable tensors on ``dream``; reward 1 if tau improves (stage 4).
@@ -418,8 +431,8 @@ class Dreaming:
             rep.rows_ungrounded += sum(d.ungrounded for d in dreams)
             rep.trialed += len(keep)
             rep.rewarded += len(won)
-            rep.sft_steps += cfg.trial_steps * sum(bool(dreams[i].rows) for i in keep)
-            rep.reward_rate.append(len(won) / len(keep) if keep else 0.0)
+            rep.sft_steps += cfg.trial_steps * len(keep)
+            rep.reward_rate.append(len(won) / len(keep) if keep else float("nan"))  # nan: nothing parsed to trial
             if cfg.rest_em and won:
                 s = time.perf_counter()
                 rep.sft_steps += len(self.learn(won, target))

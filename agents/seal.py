@@ -29,7 +29,7 @@ class SEALAgent:
         engine: Rollout engine over the agent's own model (its MLP blocks get one expert pool).
         dreaming: Dreaming knobs; ``random_expert`` and ``gradient_selection`` are forced off (SEAL
             had neither: it trials ``top_k + random_extra`` dreams drawn at random). ``grounding``
-            and ``answers`` are kept as given (SEAL had neither check; ``grounding: off`` gives
+            and ``answers`` are kept as given (SEAL had neither check; ``grounding: none`` gives
             SEAL's own), so that with the defaults a comparison with ``SleepAgent`` isolates
             consolidation, the random expert and the gradient selection.
         experts: Shape of the single expert (one level, one slot by default).

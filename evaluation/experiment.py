@@ -444,8 +444,9 @@ def _run_agent(name: str, cfg: RunConfig, adir: Path, ckpt: dict | None, *, quie
     dreamt = [r.metrics for r in record.sleep_reports if "dream_reward_rate_r0" in r.metrics]
     if dreamt:  # Dreaming's learning signal: does the reward rate rise over the ReST-EM rounds of a sleep?
         rounds = max(sum(k.startswith("dream_reward_rate_r") for k in m) for m in dreamt)
-        entry["dream_reward_rate_per_round"] = [
-            float(np.mean([m[f"dream_reward_rate_r{i}"] for m in dreamt if f"dream_reward_rate_r{i}" in m])) for i in range(rounds)]
+        per_round = [[m[f"dream_reward_rate_r{i}"] for m in dreamt if np.isfinite(m.get(f"dream_reward_rate_r{i}", np.nan))]
+                     for i in range(rounds)]  # a round with nothing to trial (nan) does not count
+        entry["dream_reward_rate_per_round"] = [float(np.mean(r)) if r else float("nan") for r in per_round]
         entry["dream_applies_committed"] = int(sum(m.get("dream_committed", 0.0) for m in dreamt))
         entry["dream_sleeps"] = len(dreamt)
     if isinstance(inner, CountsParameters):

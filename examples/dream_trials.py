@@ -7,7 +7,7 @@ Dreaming), then samples ``--dreams`` dreams about the sleep window with :class:`
 and, for every parsed dream and every learning rate, fine-tunes the consolidated expert on it for
 ``trial_steps`` Adam steps (a trial), measures tau (nats/token, the day's questions closed-book) and
 the closed-book accuracy on experience 0's *probes* (reworded questions the trial never sees), then
-restores the expert. It does so on the same dreams with their own answers (``grounding: off``),
+restores the expert. It does so on the same dreams with their own answers (``grounding: none``),
 with only their grounded rows (``grounding: lexical``, the default) and with the teacher's answers
 (``answers: teacher``). This is how ``DreamingConfig.lr`` and ``answers`` were chosen
 (docs/dreaming.md, "Trial step size").

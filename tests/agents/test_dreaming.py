@@ -190,7 +190,13 @@ def test_selection_count_and_random_switch(setup):
     d2 = _dreaming(engine, top_k=2, random_extra=1, gradient_selection=False)
     dreams2 = [_dream(d2, p) for p in pairs]
     keep2 = d2.select(dreams2, tau_rows, target)
-    assert len(keep2) == 3 and all(math.isnan(x.score) for x in dreams2)  # no gradients computed
+    assert len(keep2) == 3 and all(x.score == float("-inf") for x in dreams2)  # no gradients computed
+    for _ in range(20):  # a dream without rows is never trialed, whatever the random draw
+        assert 4 not in d2.select(dreams2, tau_rows, target)
+    assert dreams2[4].reward == 0 and dreams[4].reward == 0  # its reward is 0 without a trial
+    few = [_dream(d, []), _dream(d, ALIGNED), _dream(d, [])]
+    assert d.select(few, tau_rows, target) == [1]  # fewer parsed dreams than k + b: only those
+    assert d.select([_dream(d, [])], tau_rows, target) == []
 
 
 def test_trial_isolation_and_reward_iff_tau_improves(setup):
@@ -276,7 +282,7 @@ def test_teacher_answers_replace_the_dreams_and_unanswerable_rows_are_dropped(se
     dreams = d.generate(MEMORIES, "qa", target, n=2, teacher=teacher)
     assert [[a for _, a in dr.rows] for dr in dreams] == [["Rome"], ["Rome"]] and [dr.changed for dr in dreams] == [1, 1]
     assert len(asked) == 3 + 4
-    own = _dreaming(engine, grounding="off").generate(MEMORIES, "qa", target, n=2, teacher=teacher)  # answers="dream"
+    own = _dreaming(engine, grounding="none").generate(MEMORIES, "qa", target, n=2, teacher=teacher)  # answers="dream"
     assert len(asked) == 7 and [[a for _, a in dr.rows] for dr in own] == [["Paris", "a cat"]] * 2  # teacher unused
     checked = _dreaming(engine).generate(MEMORIES, "qa", target, n=2, teacher=teacher)  # default grounding="lexical"
     assert [dr.rows for dr in checked] == [[], []] and [dr.ungrounded for dr in checked] == [2, 2]  # no memory says Paris
@@ -323,7 +329,14 @@ def test_random_expert_picks_an_older_expert(setup):
     assert all(bool(blk.enabled.all()) for blk in mem.blocks)  # restored
 
 
-def test_run_end_to_end_counts_and_switches(engine):
+def _parseable(monkeypatch):
+    """The tiny random model never writes a parseable dream: every dream reads as one statement row."""
+    monkeypatch.setattr("agents.dreaming.parse_dream", lambda text, template, max_rows: [
+        ("Recall what you know.\nAnswer:", "Ann lives in Rome.")])
+
+
+def test_run_end_to_end_counts_and_switches(engine, monkeypatch):
+    _parseable(monkeypatch)
     mem = ExpertMemory(engine.model, ExpertConfig(d_low=8, pool_size=2))
     slot = mem.expand(1)
     mem.freeze_all()
@@ -386,7 +399,8 @@ def test_seal_agent_sleeps_and_answers(tiny):
         agent.load_state_dict({"kind": "sleep"})
 
 
-def test_sleep_agent_dreams_after_consolidation(tiny):
+def test_sleep_agent_dreams_after_consolidation(tiny, monkeypatch):
+    _parseable(monkeypatch)
     from agents import SleepAgent, SleepAgentConfig
     from agents.engine import TransformersEngine
 

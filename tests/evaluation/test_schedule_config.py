@@ -107,14 +107,18 @@ def test_dreaming_key_is_validated_against_dreaming_config() -> None:
         load_config("dreaming: 3")
 
 
-def test_run_with_dreaming_and_the_seal_agent(tmp_path: Path, capsys) -> None:
+def test_run_with_dreaming_and_the_seal_agent(tmp_path: Path, capsys, monkeypatch) -> None:
     import json
+
+    # the tiny random model never writes a parseable dream: every dream reads as one statement row
+    monkeypatch.setattr("agents.dreaming.parse_dream", lambda text, template, max_rows: [
+        ("Recall what you know.\nAnswer:", "a fact")])
 
     cfg = tmp_path / "d.yaml"
     cfg.write_text(
         "model: tiny\nagents: [sleep, seal]\nexperiences: 2\nfacts_per_experience: 3\nqueries_per_experience: 3\n"
         "threads: 1\nsleep: {steps: 2, batch_size: 4, replay_per_batch: 1}\n"
-        "dreaming: {dreams: 2, top_k: 1, random_extra: 0, rounds: 1}\n"
+        "dreaming: {dreams: 2, top_k: 1, random_extra: 0, rounds: 1, grounding: none}\n"
     )
     assert main(["run", str(cfg), "--out", str(tmp_path / "run"), "--quiet", "--no-tensorboard"]) == 0
     def reports(agent):

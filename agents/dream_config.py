@@ -126,6 +126,8 @@ class DreamingConfig:
         for name in ("top_k", "random_extra"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
         if self.top_k + self.random_extra < 1:
             raise ValueError(f"top_k + random_extra must be >= 1 (dreams kept per round), got {self.top_k} + {self.random_extra}")
         for name in ("lr", "generator_lr", "temperature"):
@@ -151,7 +153,8 @@ def load_dreaming_config(path) -> DreamingConfig:
     """Read the ``dreaming:`` mapping of a YAML file (e.g. ``examples/configs/dreaming_squad.yaml``).
 
     Raises:
-        ValueError: the file has no ``dreaming`` mapping, or a key is not a :class:`DreamingConfig` field.
+        ValueError: the file has no ``dreaming`` mapping, a key is not a :class:`DreamingConfig` field,
+            or a value is out of range (the message names the file and the field).
     """
     import yaml
 
@@ -159,10 +162,19 @@ def load_dreaming_config(path) -> DreamingConfig:
         data = (yaml.safe_load(f) or {}).get("dreaming")
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a 'dreaming:' mapping of DreamingConfig fields, got {data!r}")
-    names = {f.name for f in dataclasses.fields(DreamingConfig)}
-    if bad := sorted(set(data) - names):
-        raise ValueError(f"{path}: unknown dreaming key(s) {bad}; valid keys: {sorted(names)}")
-    return DreamingConfig(**data)
+    fields = {f.name: f.type for f in dataclasses.fields(DreamingConfig)}
+    if bad := sorted(set(data) - set(fields)):
+        raise ValueError(f"{path}: unknown dreaming key(s) {bad}; valid keys: {sorted(fields)}")
+    for key, value in data.items():  # PyYAML reads 1e-3 as a string (YAML 1.1): numbers are numbers here
+        if fields[key] in ("float", float) and isinstance(value, str):
+            try:
+                data[key] = float(value)
+            except ValueError:
+                raise ValueError(f"{path}: dreaming.{key} must be a number, got {value!r}; write e.g. {key}: 0.001") from None
+    try:
+        return DreamingConfig(**data)
+    except ValueError as e:
+        raise ValueError(f"{path}: dreaming: {e}") from None
 
 
 # -- records ---------------------------------------------------------------------------------------------

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 from agents.engine.base import SamplingParams
 
-__all__ = ["PromptFormat", "ContextReader", "DEFAULT_SYSTEM_PROMPT", "ANSWER_PARAMS", "content_words"]
+__all__ = ["PromptFormat", "ContextReader", "DEFAULT_SYSTEM_PROMPT", "ANSWER_PARAMS", "content_words", "context_teacher"]
 
 #: Greedy, short answers: they end at a newline or at the end of the first clause (". " or ", "),
 #: which is also where the tasks' exact-match scoring cuts a response.
@@ -145,3 +146,24 @@ class ContextReader:
         scored.sort(key=lambda x: (-x[0], -x[1]))  # best first; newer lines win ties
         keep = sorted(i for _, i in scored[: self.top_k])
         return "\n".join(lines[i] for i in keep)
+
+
+def context_teacher(reader: ContextReader, answer, memories) -> Callable[[list[str]], list[str]]:
+    """A sleep's teacher as a function: answers prompts from ``memories``, or "" where it would guess.
+
+    Args:
+        reader: Picks the memory lines relevant to a prompt; a prompt with none gets "".
+        answer: The agent's ``answer(prompts, contexts, ...)``, called with the whole memory as every
+            prompt's context and ``router="never"`` (the experts stay off: the model reads).
+        memories: The sleep window's memories.
+
+    Used by Dreaming (``answers: teacher``) to answer dreamed questions.
+    """
+    context = "\n".join(memories)
+
+    def teach(prompts: list[str]) -> list[str]:
+        found = [bool(reader.select(context, p)) for p in prompts]
+        answers = answer(prompts, [context] * len(prompts), router="never")
+        return [a if f else "" for a, f in zip(answers, found)]
+
+    return teach

@@ -16,7 +16,7 @@ import time
 from agents.dreaming import Dreaming, DreamingConfig, expert_target
 from agents.engine import SamplingParams, TransformersEngine
 from agents.memory.experts import ExpertConfig, ExpertMemory
-from agents.prompting import ANSWER_PARAMS, ContextReader, PromptFormat
+from agents.prompting import ANSWER_PARAMS, ContextReader, PromptFormat, context_teacher
 from sleep_env.types import SleepReport, SleepWindow
 
 __all__ = ["SEALAgent"]
@@ -77,7 +77,9 @@ class SEALAgent:
     def sleep(self, window: SleepWindow) -> SleepReport:
         """One Dreaming run on the window; ``committed`` is False when its apply step was rolled back."""
         t0 = time.perf_counter()
-        report = self.dreaming.run(window.memories, window.queries, expert_target(self.memory, self.slot))
+        # the teacher (answers: teacher) reads the memories; with a relevant line this agent answers with the expert off
+        teacher = context_teacher(self.reader, lambda ps, cs, router=None: self.answer(ps, cs), window.memories)
+        report = self.dreaming.run(window.memories, window.queries, expert_target(self.memory, self.slot), teacher=teacher)
         self.memory.freeze_all()
         self.engine.model.eval()
         self.engine.load_weights()

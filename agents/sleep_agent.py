@@ -36,7 +36,7 @@ import torch
 from agents.dreaming import Dreaming, DreamingConfig, expert_target
 from agents.engine import SamplingParams, TransformersEngine
 from agents.memory.experts import ExpertConfig, ExpertMemory
-from agents.prompting import ANSWER_PARAMS, ContextReader, PromptFormat
+from agents.prompting import ANSWER_PARAMS, ContextReader, PromptFormat, context_teacher
 from agents.seeding import JUDGE_MIN_PARAMETERS, Example, KnowledgeSeeding, ModelJudge, SeedingConfig
 from sleep_env.types import SleepReport, SleepWindow
 
@@ -259,16 +259,9 @@ class SleepAgent:
         """The sleep's teacher as a function: answers prompts from ``memories`` with the experts off.
 
         A prompt for which the context reader finds no relevant memory line gets "" (the teacher
-        would only guess). Used by Dreaming to answer the dreamed questions.
+        would only guess). Used by Dreaming to answer the dreamed questions (``answers: teacher``).
         """
-        context = "\n".join(memories)
-
-        def teach(prompts: list[str]) -> list[str]:
-            found = [bool(self.reader.select(context, p)) for p in prompts]
-            answers = self.answer(prompts, [context] * len(prompts), router="never")
-            return [a if f else "" for a, f in zip(answers, found)]
-
-        return teach
+        return context_teacher(self.reader, self.answer, memories)
 
     def _consolidate_context(self, window: SleepWindow):
         """Level 0 (the context) into a new level-1 expert."""

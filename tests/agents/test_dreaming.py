@@ -148,6 +148,14 @@ def test_paper_example_configs_load():
 
 def test_load_dreaming_config_names_a_bad_key(tmp_path):
     path = tmp_path / "d.yaml"
+    path.write_text("dreaming: {lr: 1e-3, generator_lr: 5.0e-4}\n")  # YAML 1.1 reads 1e-3 as a string
+    assert load_dreaming_config(path).lr == 0.001 and load_dreaming_config(path).generator_lr == 0.0005
+    path.write_text("dreaming: {lr: fast}\n")
+    with pytest.raises(ValueError, match=r"dreaming\.lr must be a number, got 'fast'"):
+        load_dreaming_config(path)
+    path.write_text("dreaming: {seed: -1}\n")
+    with pytest.raises(ValueError, match=r"d\.yaml: dreaming: seed must be an int >= 0, got -1"):
+        load_dreaming_config(path)
     path.write_text("dreaming: {dreams: 3, dreamz: 4}\n")
     with pytest.raises(ValueError, match="dreamz"):
         load_dreaming_config(path)
@@ -397,6 +405,18 @@ def test_seal_agent_sleeps_and_answers(tiny):
     agent.load_state_dict(state)
     with pytest.raises(ValueError, match="SEALAgent"):
         agent.load_state_dict({"kind": "sleep"})
+    # its Dreaming gets a teacher that reads the memories (used by answers: teacher)
+    from agents.dreaming import DreamReport
+
+    seen = []
+
+    def run(memories, queries, target, *, teacher=None):
+        seen.append(teacher)
+        return DreamReport()
+
+    agent.dreaming.run = run
+    agent.sleep(window)
+    assert seen[0]([Q, "Question: What colour is the sky?\nAnswer:"])[1] == ""  # no memory line about the sky
 
 
 def test_sleep_agent_dreams_after_consolidation(tiny, monkeypatch):

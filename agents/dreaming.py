@@ -28,9 +28,14 @@ One :meth:`Dreaming.run` per sleep:
    ``min_improvement``, else 0.
 5. **Learn to dream** (ReST-EM, Singh et al. 2024, arXiv 2312.06585): SFT of the *generator's*
    adapter (:class:`LowRankAdapter`, separate from the consolidated level) on the rewarded dreams'
-   own token ids; ``rounds`` generate-select-trial-learn rounds per sleep, reward rate per round logged.
+   own token ids (a ``qa`` dream that grounding trimmed: its grounded rows only); ``rounds``
+   generate-select-trial-learn rounds per sleep, reward rate per round logged.
 6. **Apply**: train the consolidated level on every rewarded dream's rows, transactionally: rolled
-   back when ``tau`` gets worse or a tensor turns non-finite.
+   back when ``tau`` gets worse, when fewer of tau's queries are answered exactly
+   (``apply_guard="exact"``) or when a tensor turns non-finite.
+
+Before selection, ``qa`` dream rows that no memory line supports are dropped
+(``grounding="lexical"``, :func:`grounded`); only dreams with rows are selected and trialed.
 """
 
 from __future__ import annotations
@@ -222,7 +227,8 @@ class Dreaming:
         ``config.grounding == "lexical"`` a ``qa`` row that claims what no memory line states is
         dropped (:func:`grounded`; ``Dream.ungrounded`` counts them).
         """
-        cfg, n = self.config, n or self.config.dreams
+        cfg = self.config
+        n = cfg.dreams if n is None else n
         t = TEMPLATES[template]
         context = "\n".join(memories)[-cfg.context_chars :]
         prompt = self.dream_fmt.render(f"{t.instruction}\nAnswer: {t.primer}", context)

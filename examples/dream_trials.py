@@ -41,6 +41,8 @@ def main() -> None:
     ap.add_argument("--tiny", action="store_true", help="tiny random model (mechanics only, seconds)")
     args = ap.parse_args()
     lrs = [float(x) for x in args.lrs.split(",")]
+    if args.dreams < 1 or not all(lr > 0 for lr in lrs):
+        ap.error(f"--dreams must be >= 1 and every --lrs value > 0, got --dreams {args.dreams} --lrs {args.lrs}")
     raw = {"seed": args.seed, "agents": ["sleep"], "dreaming": {"template": "qa"}, "experiences": 1, "threads": 1}
     if args.tiny:
         raw.update(model="tiny", facts_per_experience=4, queries_per_experience=4,
@@ -76,7 +78,8 @@ def main() -> None:
     out = {"seed": cfg.seed, "model": cfg.model, "tau0": tau0, "probe_acc0": acc0, "dreams": len(dreams),
            "parsed": sum(bool(r) for r in own), "seconds_first_sleep": seconds_sleep, "runs": []}
     print(f"seed {cfg.seed}: after one sleep tau {tau0:.3f} nats/token, probe accuracy {acc0:.3f}; "
-          f"{out['parsed']}/{len(dreams)} dreams parsed")
+          f"{out['parsed']}/{len(dreams)} dreams parsed" + ("; nothing to trial (the tiny model writes no parseable dream)"
+                                                            if not out["parsed"] else ""))
     for answers, parsed in (("dream", own), ("grounded", checked), ("teacher", teacher)):
         for lr in lrs:
             trials = []

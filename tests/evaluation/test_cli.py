@@ -111,6 +111,20 @@ def test_summary_accepts_the_summary_file_itself(tmp_path, capsys) -> None:
     assert capsys.readouterr().out == out
 
 
+def test_summary_prints_the_dreaming_line_for_agents_that_dreamt(tmp_path, capsys) -> None:
+    path = tmp_path / "summary.json"
+    agents = {"sleep": {"acc": 0.94, "sleeps": 3, "seconds_asleep": 1698.0, "dream_sleeps": 3,
+                        "dream_reward_rate_per_round": [0.83, 0.89, None], "dream_applies_committed": 2,
+                        "seconds_consolidation": 511.2, "seconds_dreaming": 1187.4},
+              "in-context": {"acc": 0.0, "sleeps": 0, "seconds_asleep": 0.0}}
+    path.write_text(json.dumps({"agents": agents}))
+    assert main(["summary", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == ("sleep: Dreaming in 3 sleeps, reward rate per ReST-EM round 0.83 / 0.89 / nan, "
+                         "applies kept 2, seconds consolidation / Dreaming 511 / 1187")
+    assert not any(ln.startswith("in-context:") for ln in lines)
+
+
 @pytest.mark.parametrize("text", ["", "\n", "# nothing set yet\n"])
 def test_check_on_an_empty_config_says_the_defaults_are_used(tmp_path, capsys, text) -> None:
     path = tmp_path / "empty.yaml"

@@ -12,8 +12,9 @@ from agents.dream_parts import TEMPLATES
 
 __all__ = ["DreamingConfig", "Dream", "DreamReport", "load_dreaming_config", "DREAM_SYSTEM_PROMPT"]
 
-_EVALUATORS = ("logprob", "exact")
-_ANSWERS = ("dream", "teacher")
+#: The allowed values of DreamingConfig's string fields (``template`` aside: "auto" or a template key).
+_CHOICES = {"answers": ("dream", "teacher"), "grounding": ("lexical", "none"), "evaluator": ("logprob", "exact"),
+            "apply_guard": ("exact", "tau")}
 DREAM_SYSTEM_PROMPT = "Write study notes."
 
 
@@ -139,14 +140,9 @@ class DreamingConfig:
             raise ValueError(f"min_improvement must be a finite number >= 0, got {self.min_improvement}")
         if self.template != "auto" and self.template not in TEMPLATES:
             raise ValueError(f"template must be 'auto' or one of {sorted(TEMPLATES)}, got {self.template!r}")
-        if self.grounding not in ("lexical", "none"):
-            raise ValueError(f"grounding must be 'lexical' or 'none', got {self.grounding!r}")
-        if self.answers not in _ANSWERS:
-            raise ValueError(f"answers must be one of {_ANSWERS}, got {self.answers!r}")
-        if self.apply_guard not in ("exact", "tau"):
-            raise ValueError(f"apply_guard must be 'exact' or 'tau', got {self.apply_guard!r}")
-        if self.evaluator not in _EVALUATORS:
-            raise ValueError(f"evaluator must be one of {_EVALUATORS}, got {self.evaluator!r}")
+        for name, choices in _CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
 
 
 def load_dreaming_config(path) -> DreamingConfig:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["DreamTemplate", "TEMPLATES", "parse_dream", "grounded", "gradient_alignment", "select_dreams", "LowRankAdapter",
+__all__ = ["DreamTemplate", "TEMPLATES", "parse_dream", "grounded", "relabel", "qa_text", "Teacher", "gradient_alignment", "select_dreams", "LowRankAdapter",
            "DreamTarget", "expert_target", "RECALL", "ARC_QUESTION"]
 
 _SCORES = ("cosine", "dot", "norm")
@@ -116,6 +116,42 @@ def grounded(question: str, answer: str, memories: Sequence[str]) -> bool:
         if claim <= words and (subject <= words if subject else (not asked or bool(asked & words))):
             return True
     return False
+
+
+#: Answers task-style prompts (``"Question: ...\nAnswer:"``) by reading the sleep window's memories;
+#: "" = cannot answer from them (:func:`agents.prompting.context_teacher`).
+Teacher = Callable[[list[str]], list[str]]
+
+
+def _norm(text: str) -> str:
+    """Lower case, runs of non-alphanumerics -> one space (answer comparison)."""
+    return re.sub(r"[^0-9a-z]+", " ", text.lower()).strip()
+
+
+def relabel(parsed: list[list[tuple[str, str]]], teacher: Teacher) -> tuple[list[list[tuple[str, str]]], list[int]]:
+    """Replace each row's answer by the teacher's (one batched call); drop rows it leaves unanswered.
+
+    Args:
+        parsed: Per dream, its ``(question prompt, answer)`` rows.
+        teacher: Answers the question prompts from the memories ("" = cannot).
+
+    Returns:
+        (rows per dream, rows whose answer changed per dream; "rome." and "Rome" are the same answer).
+    """
+    flat = [q for rows in parsed for q, _ in rows]
+    answers = iter(teacher(flat) if flat else [])
+    out, changed = [], []
+    for rows in parsed:
+        new = [(q, a, (t or "").strip()) for (q, a), t in zip(rows, answers)]
+        out.append([(q, t) for q, _, t in new if t])
+        changed.append(sum(bool(t) and _norm(t) != _norm(a) for _, a, t in new))
+    return out, changed
+
+
+def qa_text(rows: Sequence[tuple[str, str]]) -> str:
+    """``qa`` rows written back in the dream format, after the primer: ``" q1\nAnswer: a1\nQuestion: q2\nAnswer: a2"``."""
+    qs = [q.removeprefix("Question:").removesuffix("Answer:").strip() for q, _ in rows]
+    return " " + "\nQuestion: ".join(f"{q}\nAnswer: {a}" for q, (_, a) in zip(qs, rows))
 
 
 def _demos(memories: Sequence[str]) -> list[tuple[str, str]]:

@@ -42,9 +42,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-import re
 import time
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -53,12 +52,16 @@ from agents.dream_parts import (
     ARC_QUESTION,
     TEMPLATES,
     DreamTarget,
+    Teacher,
     LowRankAdapter,
     _demos,
     expert_target,
     gradient_alignment,
+    _norm,
     grounded,
     parse_dream,
+    qa_text,
+    relabel,
     select_dreams,
 )
 from agents.dream_config import DREAM_SYSTEM_PROMPT, Dream, DreamingConfig, DreamReport, load_dreaming_config
@@ -66,17 +69,9 @@ from agents.engine import SamplingParams, build_batch, position_ids
 from agents.prompting import PromptFormat
 
 __all__ = ["DreamingConfig", "DreamReport", "DreamTarget", "Dream", "Dreaming", "LowRankAdapter", "TEMPLATES",
-           "expert_target", "gradient_alignment", "grounded", "select_dreams", "parse_dream", "load_dreaming_config"]
+           "expert_target", "gradient_alignment", "grounded", "relabel", "select_dreams", "parse_dream", "load_dreaming_config"]
 
 Row = tuple[list[int], list[int]]  # (prompt ids, completion ids)
-#: Answers task-style prompts (``"Question: ...\nAnswer:"``) by reading the sleep window's memories;
-#: "" = cannot answer from them. ``SleepAgent`` passes its context reader with the experts off.
-Teacher = Callable[[list[str]], list[str]]
-
-
-def _norm(text: str) -> str:
-    """Lower case, runs of non-alphanumerics -> one space (answer comparison)."""
-    return re.sub(r"[^0-9a-z]+", " ", text.lower()).strip()
 
 
 class Dreaming:
@@ -247,7 +242,7 @@ class Dreaming:
         parsed = [parse_dream(text, template, max_rows=cfg.max_rows) for text in texts]
         changed = [0] * len(parsed)
         if teacher is not None and cfg.answers == "teacher" and template == "qa":
-            parsed, changed = self._relabel(parsed, teacher)
+            parsed, changed = relabel(parsed, teacher)
         dropped = [0] * len(parsed)
         learn_ids: list[tuple[int, ...]] = [tuple(r.token_ids) for r in rolls]
         if cfg.grounding == "lexical" and template == "qa":
@@ -260,31 +255,11 @@ class Dreaming:
                 for text, r, rows, c, u, li in zip(texts, rolls, parsed, changed, dropped, learn_ids)]
 
     def _clean_ids(self, rows: list[tuple[str, str]]) -> tuple[int, ...]:
-        """The dream rewritten as its grounded rows only (what ReST-EM then imitates), as token ids + EOS.
-
-        Written in the ``qa`` format after the primer: ``" q1\nAnswer: a1\nQuestion: q2\nAnswer: a2"``.
-        """
+        """The dream rewritten as its grounded rows only (:func:`qa_text`; what ReST-EM then imitates), as token ids + EOS."""
         if not rows:
             return ()
-        qs = [q.removeprefix("Question:").removesuffix("Answer:").strip() for q, _ in rows]
-        text = " " + "\nQuestion: ".join(f"{q}\nAnswer: {a}" for q, (_, a) in zip(qs, rows))
-        ids = list(self.engine.tokenizer(text, add_special_tokens=False)["input_ids"])
+        ids = list(self.engine.tokenizer(qa_text(rows), add_special_tokens=False)["input_ids"])
         return tuple(ids + ([self.engine.eos_id] if self.engine.eos_id is not None else []))
-
-    def _relabel(self, parsed: list[list[tuple[str, str]]], teacher: Teacher):
-        """Replace each row's answer by the teacher's (one batched call); drop rows it leaves unanswered.
-
-        Returns:
-            (rows per dream, rows whose answer changed per dream).
-        """
-        flat = [q for rows in parsed for q, _ in rows]
-        answers = iter(teacher(flat) if flat else [])
-        out, changed = [], []
-        for rows in parsed:
-            new = [(q, a, (t or "").strip()) for (q, a), t in zip(rows, answers)]
-            out.append([(q, t) for q, _, t in new if t])
-            changed.append(sum(bool(t) and _norm(t) != _norm(a) for _, a, t in new))
-        return out, changed
 
     def _random_expert(self, target: DreamTarget):
         ctx = target.random_expert(self.rng) if target.random_expert is not None else None
@@ -301,12 +276,12 @@ class Dreaming:
         (at most ``top_k + random_extra``; fewer when fewer dreams parsed).
         """
         cfg = self.config
-        for d in dreams:
-            d.score = float("-inf")
-        live = [i for i, d in enumerate(dreams) if d.rows and self._rows(d.rows)]
+        encoded = {i: self._rows(d.rows) if d.rows else [] for i, d in enumerate(dreams)}
         for i, d in enumerate(dreams):
-            if i not in live:
+            d.score = float("-inf")
+            if not encoded[i]:
                 d.reward = 0
+        live = [i for i, rows in encoded.items() if rows]
         if not live:
             return []
         if cfg.gradient_selection:
@@ -314,7 +289,7 @@ class Dreaming:
             with target.student():
                 ref = self._grad(self._tau_loss, tau_rows, target.params)
                 for i in live:
-                    dreams[i].score = gradient_alignment(self._grad(self._sft_loss, self._rows(dreams[i].rows), target.params), ref)
+                    dreams[i].score = gradient_alignment(self._grad(self._sft_loss, encoded[i], target.params), ref)
             picked = select_dreams([dreams[i].score for i in live], cfg.top_k, cfg.random_extra, self.rng)
         else:
             picked = select_dreams([0.0] * len(live), 0, cfg.top_k + cfg.random_extra, self.rng)

@@ -25,7 +25,7 @@ import time
 import numpy as np
 import torch
 
-from agents.dream_parts import gradient_alignment, grounded, parse_dream
+from agents.dream_parts import gradient_alignment, grounded, parse_dream, relabel
 from agents.dreaming import expert_target
 from evaluation.config import load_config
 from evaluation.experiment import _make_agent, build_env_config
@@ -70,7 +70,7 @@ def main() -> None:
     tau0, acc0 = dreaming.tau(tau_rows, target), probe_acc()
     dreams = dreaming.generate(window.memories, "qa", target, n=args.dreams)
     own = [parse_dream(d.text, "qa", max_rows=dreaming.config.max_rows) for d in dreams]
-    teacher, _ = dreaming._relabel(own, agent.context_teacher(window.memories))
+    teacher, _ = relabel(own, agent.context_teacher(window.memories))
     checked = [[(q, a) for q, a in rows if grounded(q, a, window.memories)] for rows in own]
     snap = [p.detach().clone() for p in target.params]
     with target.student():

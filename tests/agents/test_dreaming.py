@@ -17,6 +17,7 @@ from agents.dreaming import (
     gradient_alignment,
     grounded,
     load_dreaming_config,
+    relabel,
     parse_dream,
     select_dreams,
 )
@@ -280,7 +281,7 @@ def test_teacher_answers_replace_the_dreams_and_unanswerable_rows_are_dropped(se
     d = _dreaming(engine, answers="teacher")
     parsed = [[("Question: Where does Ann live?\nAnswer:", "Paris"), ("Question: Who is Zed?\nAnswer:", "a cat")],
               [("Question: Is Ann here?\nAnswer:", "rome.")], []]
-    rows, changed = d._relabel(parsed, teacher)
+    rows, changed = relabel(parsed, teacher)
     assert rows == [[("Question: Where does Ann live?\nAnswer:", "Rome")], [("Question: Is Ann here?\nAnswer:", "Rome")], []]
     assert changed == [1, 0] + [0]  # "rome." and "Rome" are the same answer
     assert len(asked) == 3  # one batched call for every row

@@ -94,9 +94,6 @@ class RunConfig:
         for name in ("queries_per_experience", "sleep_period", "threads"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}; write e.g. {name}: 0")
-        if self.dreaming is not None and not {"sleep", "seal"} & set(self.agents):
-            raise ConfigError(f"dreaming: configures the sleep and seal agents, but agents is {list(self.agents)}; "
-                              "add one, e.g. agents: [sleep], or remove the dreaming: key")
         if self.probe_stem not in ("canonical", "reworded"):
             raise ConfigError(f"probe_stem must be 'canonical' or 'reworded', got {self.probe_stem!r}"
                               f"{_did_you_mean(str(self.probe_stem), ('canonical', 'reworded'))}; write e.g. probe_stem: canonical")
@@ -121,6 +118,9 @@ class RunConfig:
             close = difflib.get_close_matches(bad[0], AGENT_NAMES, n=1) if bad else []
             hint = f" (did you mean {close[0]!r} for {bad[0]!r}?)" if close else ""
             raise ConfigError(f"agents must be a non-empty list from {list(AGENT_NAMES)}, got {list(self.agents)}{hint}")
+        if self.dreaming is not None and not {"sleep", "seal"} & set(self.agents):
+            raise ConfigError(f"dreaming: configures the sleep and seal agents, but agents is {list(self.agents)}; "
+                              "add one, e.g. agents: [sleep], or remove the dreaming: key")
         if self.schedule is not None and self.sleep_period:
             raise ConfigError(
                 f"sleep_period={self.sleep_period} and schedule={self.schedule} both set; sleep_period is the "

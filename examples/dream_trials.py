@@ -40,9 +40,13 @@ def main() -> None:
     ap.add_argument("--lrs", default="1e-2,1e-3", help="comma-separated trial learning rates")
     ap.add_argument("--tiny", action="store_true", help="tiny random model (mechanics only, seconds)")
     args = ap.parse_args()
-    lrs = [float(x) for x in args.lrs.split(",")]
-    if args.dreams < 1 or not all(lr > 0 for lr in lrs):
-        ap.error(f"--dreams must be >= 1 and every --lrs value > 0, got --dreams {args.dreams} --lrs {args.lrs}")
+    try:
+        lrs = [float(x) for x in args.lrs.split(",")]
+    except ValueError:
+        lrs = []
+    if args.dreams < 1 or args.seed < 0 or not lrs or not all(lr > 0 for lr in lrs):
+        ap.error(f"--seed must be >= 0, --dreams >= 1 and --lrs comma-separated numbers > 0 (e.g. 1e-2,1e-3), "
+                 f"got --seed {args.seed} --dreams {args.dreams} --lrs {args.lrs}")
     raw = {"seed": args.seed, "agents": ["sleep"], "dreaming": {"template": "qa"}, "experiences": 1, "threads": 1}
     if args.tiny:
         raw.update(model="tiny", facts_per_experience=4, queries_per_experience=4,

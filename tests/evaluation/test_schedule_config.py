@@ -107,6 +107,8 @@ def test_dreaming_key_is_validated_against_dreaming_config() -> None:
         load_config("dreaming: 3")
     with pytest.raises(ConfigError, match=r"dreaming: configures the sleep and seal agents, but agents is \['sft'\]"):
         load_config("agents: [sft]\ndreaming: {}")
+    with pytest.raises(ConfigError, match="did you mean 'sleep'"):  # a misspelt agent is named first
+        load_config("agents: [Sleep]\ndreaming: {}")
 
 
 def test_run_with_dreaming_and_the_seal_agent(tmp_path: Path, capsys, monkeypatch) -> None:

@@ -74,6 +74,14 @@ class DreamingConfig:
             the greedy exact match on tau's queries does not fall; ``"tau"``: tau alone (measured
             not to be enough: with ``apply_steps: 3`` and ``lr: 1e-2`` tau rose from -1.72 to -1.20
             nats/token while seed 2's probe accuracy fell from 0.92 to 0.58).
+        min_retention: Apply guard on older knowledge, in [0, 1]: with ``apply_guard="exact"`` the
+            apply step is also rolled back unless the model still reproduces at least this share of
+            its own pre-apply greedy closed-book answers to earlier sleeps' questions (the ``older``
+            questions :meth:`agents.dreaming.Dreaming.run` receives; at most ``max_eval_queries``, a
+            random subset). 1.0 (default): no earlier answer may change. 0 = off. Why: the guard on
+            tau's queries only sees the day's questions, and the apply trains the newest expert with
+            every older expert on (SmolLM2, facts, seed 0, before this guard: after the third sleep's
+            committed apply an earlier experience lost a probe that the no-Dreaming run keeps).
         min_improvement: Reward needs ``tau' - tau > min_improvement`` (nats/token or accuracy), >= 0.
         max_eval_queries: Cap on tau's queries (a random subset), >= 1.
         max_rows: Cap on SFT rows parsed from one dream, >= 1.
@@ -109,6 +117,7 @@ class DreamingConfig:
     evaluator: str = "logprob"
     apply_guard: str = "exact"
     min_improvement: float = 0.0
+    min_retention: float = 1.0
     max_eval_queries: int = 32
     max_rows: int = 8
     context_chars: int = 2000
@@ -138,6 +147,8 @@ class DreamingConfig:
             raise ValueError(f"noise_std must be a finite number >= 0, got {self.noise_std}")
         if not (math.isfinite(self.min_improvement) and self.min_improvement >= 0):
             raise ValueError(f"min_improvement must be a finite number >= 0, got {self.min_improvement}")
+        if not (0.0 <= self.min_retention <= 1.0):
+            raise ValueError(f"min_retention must be in [0, 1] (a share of older answers kept), got {self.min_retention}; write e.g. min_retention: 1.0")
         if self.template != "auto" and self.template not in TEMPLATES:
             raise ValueError(f"template must be 'auto' or one of {sorted(TEMPLATES)}, got {self.template!r}")
         for name, choices in _CHOICES.items():
@@ -218,6 +229,9 @@ class DreamReport:
         reward_rate: Per ReST-EM round, rewarded / trialed in [0, 1]; nan when no dream of the round
             had rows (nothing trialed).
         tau_before / tau_after: Evaluator before and after apply (nats per token for ``logprob``).
+        retention: Share of the older questions whose pre-apply greedy answer the model still gives
+            after the apply step (before any rollback), in [0, 1]; nan when not checked (no older
+            questions, nothing applied, ``min_retention`` 0 or ``apply_guard="tau"``).
         committed: The apply step was kept (False: rolled back, or nothing to apply).
         seconds: Wall clock of the whole run, and per stage in ``stage_seconds``.
         skipped: Why nothing ran ("" when it ran), e.g. "no evaluator".
@@ -233,6 +247,7 @@ class DreamReport:
     reward_rate: list[float] = field(default_factory=list)
     tau_before: float = float("nan")
     tau_after: float = float("nan")
+    retention: float = float("nan")
     committed: bool = False
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
@@ -242,7 +257,7 @@ class DreamReport:
     def to_metrics(self, prefix: str = "dream_") -> dict[str, float]:
         """Flat float metrics for ``SleepReport.metrics`` (``reward_rate_r<i>`` per round)."""
         out = {f"{prefix}{k}": float(getattr(self, k)) for k in
-               ("sampled", "parsed", "trialed", "rewarded", "rows_applied", "rows_changed", "rows_ungrounded", "tau_before", "tau_after", "seconds", "sft_steps")}
+               ("sampled", "parsed", "trialed", "rewarded", "rows_applied", "rows_changed", "rows_ungrounded", "tau_before", "tau_after", "retention", "seconds", "sft_steps")}
         out[f"{prefix}committed"] = float(self.committed)
         out.update({f"{prefix}reward_rate_r{i}": float(r) for i, r in enumerate(self.reward_rate)})
         out.update({f"{prefix}seconds_{k}": float(v) for k, v in self.stage_seconds.items()})

@@ -31,8 +31,9 @@ One :meth:`Dreaming.run` per sleep:
    own token ids (a ``qa`` dream that grounding trimmed: its grounded rows only); ``rounds``
    generate-select-trial-learn rounds per sleep, reward rate per round logged.
 6. **Apply**: train the consolidated level on every rewarded dream's rows, transactionally: rolled
-   back when ``tau`` gets worse, when fewer of tau's queries are answered exactly
-   (``apply_guard="exact"``) or when a tensor turns non-finite.
+   back when ``tau`` gets worse, when a tensor turns non-finite, or (``apply_guard="exact"``) when
+   fewer of tau's queries are answered exactly or the model changes its greedy answers to earlier
+   sleeps' questions (``older``; ``min_retention``).
 
 Before selection, ``qa`` dream rows that no memory line supports are dropped
 (``grounding="lexical"``, :func:`grounded`); only dreams with rows are selected and trialed.
@@ -66,7 +67,7 @@ from agents.dream_parts import (
 )
 from agents.dream_config import DREAM_SYSTEM_PROMPT, Dream, DreamingConfig, DreamReport, load_dreaming_config
 from agents.engine import SamplingParams, build_batch, position_ids
-from agents.prompting import PromptFormat
+from agents.prompting import ANSWER_PARAMS, PromptFormat
 
 __all__ = ["DreamingConfig", "DreamReport", "DreamTarget", "Dream", "Dreaming", "LowRankAdapter", "TEMPLATES",
            "expert_target", "gradient_alignment", "grounded", "relabel", "select_dreams", "parse_dream", "load_dreaming_config"]
@@ -127,21 +128,64 @@ class Dreaming:
         return out
 
     # -- forward helpers ---------------------------------------------------------------------------------
-    def _logprobs(self, rows: Sequence[Row]) -> list[torch.Tensor]:
-        """Per row, (len(completion),) float32 logprobs of the completion under the current mode (grad if enabled)."""
-        out: list[torch.Tensor] = []
+    def _completion_logits(self, rows: Sequence[Row]):
+        """Yield, per batch of rows, ``(logits (B, w, V) float32, targets (B, w) long, mask (B, w) bool)``.
+
+        ``w`` = the longest completion of the batch; position ``t`` of ``logits`` predicts ``targets[:, t]``
+        (left padding: every completion ends at the right edge); ``mask`` marks completion tokens.
+        """
         model, dev = self.engine.model, next(self.engine.model.parameters()).device
         for s in range(0, len(rows), self.engine.batch_size):
             chunk = rows[s : s + self.engine.batch_size]
             ids, attn, cmask = build_batch([p for p, _ in chunk], [c for _, c in chunk], self.engine.pad_id)
             ids, attn = ids.to(dev), attn.to(dev)
-            w = max(len(c) for _, c in chunk)  # left padding: every completion ends at the right edge
+            w = max(len(c) for _, c in chunk)
             res = model(input_ids=ids, attention_mask=attn, position_ids=position_ids(attn), logits_to_keep=w + 1)
-            logits = res.logits[:, :-1].float()  # (B, w, V): position t predicts token t+1
-            lp = torch.log_softmax(logits, -1).gather(-1, ids[:, -w:, None]).squeeze(-1)  # (B, w)
-            m = cmask[:, -w:].to(dev)
-            out += [lp[b][m[b]] for b in range(len(chunk))]
+            yield res.logits[:, :-1].float(), ids[:, -w:], cmask[:, -w:].to(dev)
+
+    def _logprobs(self, rows: Sequence[Row]) -> list[torch.Tensor]:
+        """Per row, (len(completion),) float32 logprobs of the completion under the current mode (grad if enabled)."""
+        out: list[torch.Tensor] = []
+        for logits, targets, m in self._completion_logits(rows):
+            lp = torch.log_softmax(logits, -1).gather(-1, targets[..., None]).squeeze(-1)  # (B, w)
+            out += [lp[b][m[b]] for b in range(len(m))]
         return out
+
+    @torch.no_grad()
+    def greedy_rows(self, prompts: Sequence[str], target: DreamTarget) -> list[Row]:
+        """The current weights' greedy closed-book answers to ``prompts`` as rows (``target.student`` mode).
+
+        Answers are generated like the agents' (``agents.prompting.ANSWER_PARAMS``: cut at a stop
+        string); a row's completion is the answer text's ids without EOS (as Knowledge Seeding's
+        agreement check). Empty answers are left out.
+        """
+        if not prompts:
+            return []
+        texts = [self.fmt.render(p) for p in prompts]
+        self.engine.model.eval()
+        with target.student():
+            rolls = self.engine.generate(texts, ANSWER_PARAMS)
+        tok = self.engine.tokenizer
+        pairs = zip(self.engine.encode(texts), (list(tok(r.text.rstrip(), add_special_tokens=False)["input_ids"]) for r in rolls))
+        return [(p, a) for p, a in pairs if a]
+
+    @torch.no_grad()
+    def agreement(self, rows: Sequence[Row], target: DreamTarget) -> float:
+        """Share of ``rows`` whose completion the current weights reproduce under greedy decoding, in [0, 1].
+
+        A row agrees when the argmax of the teacher-forced logits equals every completion token (one
+        forward pass, no generation; as ``KnowledgeSeeding.agreement``). nan for no rows or non-finite logits.
+        """
+        if not rows:
+            return float("nan")
+        self.engine.model.eval()
+        hits = 0
+        with target.student():
+            for logits, targets, m in self._completion_logits(rows):
+                if not bool(torch.isfinite(logits).all()):
+                    return float("nan")
+                hits += int(((logits.argmax(-1) == targets) | ~m).all(-1).sum())
+        return hits / len(rows)
 
     def _sft_loss(self, rows: Sequence[Row]) -> torch.Tensor:
         """Token-mean negative logprob of the completions (nats per token)."""
@@ -341,37 +385,50 @@ class Dreaming:
         self.engine.model.eval()
         return self._train(self.generator.parameters(), batches, self.config.generator_lr, mode)
 
-    def apply(self, dreams: list[Dream], tau_rows: list[Row], tau0: float, target: DreamTarget) -> tuple[bool, float, int]:
+    def apply(self, dreams: list[Dream], tau_rows: list[Row], tau0: float, target: DreamTarget,
+              older: Sequence[str] = ()) -> tuple[bool, float, int, float]:
         """Train the consolidated level on the dreams' rows; roll back if tau gets worse or NaN (stage 6).
 
-        With ``config.apply_guard == "exact"`` (and the logprob evaluator) it is also rolled back when
-        fewer of tau's queries are answered exactly (greedy) than before: a likelihood can rise while
-        an answer flips.
+        With ``config.apply_guard == "exact"`` it is also rolled back when fewer of tau's queries are
+        answered exactly (greedy) than before (logprob evaluator: a likelihood can rise while an answer
+        flips), or when the model reproduces fewer than ``config.min_retention`` of its own pre-apply
+        greedy answers to the ``older`` questions (earlier sleeps'; at most ``max_eval_queries``).
 
         Returns:
-            (committed, tau after (the restored value on rollback), rows used).
+            (committed, tau after (the restored value on rollback), rows used, retention in [0, 1]
+            (nan when not checked)).
         """
+        cfg = self.config
         rows = self._rows([r for d in dreams for r in d.rows])
         if not rows:
-            return False, tau0, 0
-        guard = self.config.apply_guard == "exact" and self.config.evaluator == "logprob"
-        exact0 = self.exact_match(tau_rows, target) if guard else float("nan")
+            return False, tau0, 0, float("nan")
+        guard = cfg.apply_guard == "exact"
+        exact0 = self.exact_match(tau_rows, target) if guard and cfg.evaluator == "logprob" else float("nan")
+        older = list(dict.fromkeys(older))
+        if len(older) > cfg.max_eval_queries:
+            older = [older[i] for i in sorted(self.rng.choice(len(older), cfg.max_eval_queries, replace=False))]
+        keep = self.greedy_rows(older, target) if guard and cfg.min_retention > 0 else []
         snap = [p.detach().clone() for p in target.params]
-        bs = min(self.config.batch_size, len(rows))
-        batches = [[rows[i] for i in self.rng.choice(len(rows), bs, replace=False)] for _ in range(self.config.apply_steps)]
+        bs = min(cfg.batch_size, len(rows))
+        batches = [[rows[i] for i in self.rng.choice(len(rows), bs, replace=False)] for _ in range(cfg.apply_steps)]
         self.engine.model.eval()
-        losses = self._train(target.params, batches, self.config.lr, target.student)
+        losses = self._train(target.params, batches, cfg.lr, target.student)
         after = self.tau(tau_rows, target)
+        retention = self.agreement(keep, target) if keep else float("nan")
         finite = all(math.isfinite(x) for x in losses) and all(bool(torch.isfinite(p).all()) for p in target.params)
-        if finite and math.isfinite(after) and after >= tau0 and (not guard or self.exact_match(tau_rows, target) >= exact0):
-            return True, after, len(rows)
+        ok = finite and math.isfinite(after) and after >= tau0
+        ok = ok and (not keep or retention >= cfg.min_retention)  # nan (non-finite logits) fails
+        ok = ok and (math.isnan(exact0) or self.exact_match(tau_rows, target) >= exact0)
+        if ok:
+            return True, after, len(rows), retention
         with torch.no_grad():
             for p, s in zip(target.params, snap):
                 p.copy_(s)
-        return False, tau0, len(rows)
+        return False, tau0, len(rows), retention
 
     # -- the whole loop ----------------------------------------------------------------------------------
-    def run(self, memories: Sequence[str], queries, target: DreamTarget, *, teacher: Teacher | None = None) -> DreamReport:
+    def run(self, memories: Sequence[str], queries, target: DreamTarget, *, teacher: Teacher | None = None,
+            older: Sequence[str] = ()) -> DreamReport:
         """One sleep's Dreaming: rounds of generate -> select -> trial -> learn, then apply.
 
         Args:
@@ -380,6 +437,8 @@ class Dreaming:
             target: The consolidated level (see :func:`expert_target`).
             teacher: Answers dreamed questions from the memories (``config.answers == "teacher"``);
                 None = the dreams' own answers are trained on (SEAL).
+            older: Earlier sleeps' questions (prompt text): the apply step must keep the model's
+                greedy answers to them (``config.min_retention``); empty = not checked.
 
         Returns:
             The :class:`DreamReport`; ``skipped`` says why nothing ran (no evaluator / no memories).
@@ -419,7 +478,7 @@ class Dreaming:
                 rep.sft_steps += len(self.learn(won, target))
                 stages["learn"] += time.perf_counter() - s
         s = time.perf_counter()
-        rep.committed, rep.tau_after, rep.rows_applied = self.apply(accepted, tau_rows, tau0, target)
+        rep.committed, rep.tau_after, rep.rows_applied, rep.retention = self.apply(accepted, tau_rows, tau0, target, older)
         rep.sft_steps += cfg.apply_steps if rep.rows_applied else 0
         stages["apply"] += time.perf_counter() - s
         rep.stage_seconds = stages

@@ -252,8 +252,10 @@ class SleepAgent:
         slots = [r.expert for r in results if r.committed and r.expert >= 0]
         if not slots:
             return None
+        today = {q for q, _ in window.queries}
         return self.dreaming.run(window.memories, window.queries, expert_target(self.memory, slots[-1]),
-                                 teacher=self.context_teacher(window.memories))
+                                 teacher=self.context_teacher(window.memories),
+                                 older=[p for p in self.past_prompts if p not in today])
 
     def context_teacher(self, memories) -> Callable[[list[str]], list[str]]:
         """The sleep's teacher as a function: answers prompts from ``memories`` with the experts off.

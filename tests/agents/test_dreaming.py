@@ -235,11 +235,11 @@ def test_apply_commits_improvements_and_rolls_back_regressions(setup, monkeypatc
     tau_rows = d.evaluator(MEMORIES, QUERIES)
     tau0 = d.tau(tau_rows, target)
     before = _state(engine.model)
-    committed, tau1, n = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target)
-    assert committed and n == 1 and tau1 > tau0 and d.tau(tau_rows, target) == tau1
+    committed, tau1, n, kept = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target)
+    assert committed and n == 1 and math.isnan(kept) and tau1 > tau0 and d.tau(tau_rows, target) == tau1
     assert not _identical(before, _state(engine.model))
     taught = _state(engine.model)
-    assert d.apply([_dream(d, CONFLICT)], tau_rows, tau1, target) == (False, tau1, 1)  # tau got worse
+    assert d.apply([_dream(d, CONFLICT)], tau_rows, tau1, target)[:3] == (False, tau1, 1)  # tau got worse
     assert _identical(taught, _state(engine.model))  # rolled back bit for bit
 
     def nan_train(params, batches, lr, mode):
@@ -251,7 +251,7 @@ def test_apply_commits_improvements_and_rolls_back_regressions(setup, monkeypatc
     monkeypatch.setattr(d, "_train", nan_train)
     assert d.apply([_dream(d, ALIGNED)], tau_rows, tau1, target)[0] is False
     assert _identical(taught, _state(engine.model))
-    assert d.apply([_dream(d, [])], tau_rows, tau1, target) == (False, tau1, 0)  # nothing to apply
+    assert d.apply([_dream(d, [])], tau_rows, tau1, target)[:3] == (False, tau1, 0)  # nothing to apply
 
 
 def test_apply_guard_rolls_back_when_an_answer_flips_although_tau_rises(setup, monkeypatch):
@@ -262,12 +262,58 @@ def test_apply_guard_rolls_back_when_an_answer_flips_although_tau_rises(setup, m
     before = _state(engine.model)
     calls = iter([1.0, 0.0])  # exact match before the apply, then after it: one answer lost
     monkeypatch.setattr(d, "exact_match", lambda rows, t: next(calls))
-    committed, tau1, n = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target)
+    committed, tau1, n, _ = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target)
     assert (committed, tau1, n) == (False, tau0, 1)  # tau rose (see the test above) but the guard refused
     assert _identical(before, _state(engine.model))
     d_tau = _dreaming(engine, apply_steps=10, lr=3e-2, apply_guard="tau")
     monkeypatch.setattr(d_tau, "exact_match", lambda rows, t: pytest.fail("apply_guard='tau' must not run exact match"))
     assert d_tau.apply([_dream(d_tau, ALIGNED)], tau_rows, tau0, target)[0] is True
+
+
+OLDER = ["Question: Where does Bob live?\nAnswer: Bob lives in", "Question: What pet does Cy have?\nAnswer: Cy has a pet",
+         "Question: What is Dee's job?\nAnswer: Dee works as"]
+
+
+def test_agreement_on_the_models_own_greedy_answers(setup):
+    engine, _, _, target = setup
+    d = _dreaming(engine)
+    rows = d.greedy_rows(OLDER, target)
+    assert 1 <= len(rows) <= len(OLDER) and all(a for _, a in rows)
+    assert d.agreement(rows, target) == 1.0  # unchanged weights reproduce their own greedy answers
+    wrong = [(p, [(a[0] + 1) % engine.model.config.vocab_size] + a[1:]) for p, a in rows]  # first token changed
+    assert d.agreement(wrong, target) == 0.0
+    assert d.agreement(rows[:1] + wrong[1:], target) == pytest.approx(1 / len(rows))
+    assert math.isnan(d.agreement([], target)) and d.greedy_rows([], target) == []
+
+
+def test_apply_rolls_back_when_an_older_answer_changes(setup, monkeypatch):
+    engine, _, _, target = setup
+    d = _dreaming(engine, apply_steps=10, lr=3e-2)
+    tau_rows = d.evaluator(MEMORIES, QUERIES)
+    tau0 = d.tau(tau_rows, target)
+    before = _state(engine.model)
+    seen = []
+    monkeypatch.setattr(d, "agreement", lambda rows, t: seen.append(len(rows)) or 2 / 3)
+    committed, tau1, n, kept = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target, older=OLDER + OLDER[:1])
+    assert (committed, tau1, n, kept) == (False, tau0, 1, 2 / 3)  # tau rose, but an older answer changed
+    assert _identical(before, _state(engine.model))
+    assert seen and seen[0] <= 3  # duplicates of the older questions are checked once
+    lax = _dreaming(engine, apply_steps=10, lr=3e-2, min_retention=0.5)
+    monkeypatch.setattr(lax, "agreement", lambda rows, t: 2 / 3)
+    monkeypatch.setattr(lax, "exact_match", lambda rows, t: 1.0)
+    assert lax.apply([_dream(lax, ALIGNED)], tau_rows, tau0, target, older=OLDER)[0] is True
+    engine.model.load_state_dict(before)
+    off = _dreaming(engine, apply_steps=10, lr=3e-2, min_retention=0.0)
+    monkeypatch.setattr(off, "greedy_rows", lambda p, t: pytest.fail("min_retention=0 must not check older answers"))
+    monkeypatch.setattr(off, "exact_match", lambda rows, t: 1.0)
+    committed, _, _, kept = off.apply([_dream(off, ALIGNED)], tau_rows, tau0, target, older=OLDER)
+    assert committed and math.isnan(kept)
+    engine.model.load_state_dict(before)
+    capped = _dreaming(engine, apply_steps=1, lr=1e-4, max_eval_queries=2)
+    asked = []
+    monkeypatch.setattr(capped, "greedy_rows", lambda p, t: asked.append(list(p)) or [])
+    capped.apply([_dream(capped, ALIGNED)], tau_rows, tau0, target, older=OLDER)
+    assert len(asked[0]) == 2 and set(asked[0]) <= set(OLDER)  # at most max_eval_queries, a random subset
 
 
 def test_teacher_answers_replace_the_dreams_and_unanswerable_rows_are_dropped(setup, monkeypatch):
@@ -302,7 +348,7 @@ def test_exact_match_evaluator(setup):
     d = _dreaming(engine, apply_steps=40, lr=3e-2, evaluator="exact")
     tau_rows = d.evaluator(MEMORIES, QUERIES)
     assert d.tau(tau_rows, target) == 0.0  # a random model does not answer "Rome"
-    assert d.apply([_dream(d, ALIGNED)], tau_rows, 0.0, target) == (True, 1.0, 1)  # after SFT on the answer it does
+    assert d.apply([_dream(d, ALIGNED)], tau_rows, 0.0, target)[:3] == (True, 1.0, 1)  # after SFT on the answer it does
     assert d.tau([], target) != d.tau([], target)  # nan without rows
 
 
@@ -436,6 +482,15 @@ def test_sleep_agent_dreams_after_consolidation(tiny, monkeypatch):
     assert 0 < m["seconds_consolidation"] and 0 < m["seconds_dreaming"]
     assert m["seconds_consolidation"] + m["seconds_dreaming"] <= report.seconds
     assert not bool(agent.memory.blocks[0].trainable.any())  # frozen again after dreaming
+    older = []
+    real_run = agent.dreaming.run
+    monkeypatch.setattr(agent.dreaming, "run", lambda *a, **k: older.append(list(k["older"])) or real_run(*a, **k))
+    q2 = "Question: Where does Bob live?\nAnswer: Bob lives in"
+    agent.sleep(SleepWindow(level=1, memories=MEMORIES, queries=((q2, "Oslo"), (Q, "Rome")), step_budget=10, model_version=1, experience=1))
+    assert older == [[]]  # the day's own questions are not "older"
+    agent.prompts[1] = [Q, "Question: an older one?\nAnswer:"]
+    agent.sleep(SleepWindow(level=1, memories=MEMORIES, queries=((q2, "Oslo"),), step_budget=10, model_version=2, experience=2))
+    assert older[-1] == [Q, "Question: an older one?\nAnswer:"]  # earlier sleeps' questions are guarded
     state = agent.state_dict()
     assert "dreaming" in state
     agent.load_state_dict(state)

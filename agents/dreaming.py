@@ -66,13 +66,12 @@ from agents.dream_parts import (
     select_dreams,
 )
 from agents.dream_config import DREAM_SYSTEM_PROMPT, Dream, DreamingConfig, DreamReport, load_dreaming_config
-from agents.engine import SamplingParams, build_batch, position_ids
-from agents.prompting import ANSWER_PARAMS, PromptFormat
+from agents.dream_ops import Row, adam_sft, agreement, exact_match, flat_grad, greedy_rows, row_logprobs, sft_loss, tau_loss
+from agents.engine import SamplingParams
+from agents.prompting import PromptFormat
 
 __all__ = ["DreamingConfig", "DreamReport", "DreamTarget", "Dream", "Dreaming", "LowRankAdapter", "TEMPLATES",
            "expert_target", "gradient_alignment", "grounded", "relabel", "select_dreams", "parse_dream", "load_dreaming_config"]
-
-Row = tuple[list[int], list[int]]  # (prompt ids, completion ids)
 
 
 class Dreaming:
@@ -127,73 +126,33 @@ class Dreaming:
                 out.append((p, ids))
         return out
 
-    # -- forward helpers ---------------------------------------------------------------------------------
-    def _completion_logits(self, rows: Sequence[Row]):
-        """Yield, per batch of rows, ``(logits (B, w, V) float32, targets (B, w) long, mask (B, w) bool)``.
-
-        ``w`` = the longest completion of the batch; position ``t`` of ``logits`` predicts ``targets[:, t]``
-        (left padding: every completion ends at the right edge); ``mask`` marks completion tokens.
-        """
-        model, dev = self.engine.model, next(self.engine.model.parameters()).device
-        for s in range(0, len(rows), self.engine.batch_size):
-            chunk = rows[s : s + self.engine.batch_size]
-            ids, attn, cmask = build_batch([p for p, _ in chunk], [c for _, c in chunk], self.engine.pad_id)
-            ids, attn = ids.to(dev), attn.to(dev)
-            w = max(len(c) for _, c in chunk)
-            res = model(input_ids=ids, attention_mask=attn, position_ids=position_ids(attn), logits_to_keep=w + 1)
-            yield res.logits[:, :-1].float(), ids[:, -w:], cmask[:, -w:].to(dev)
-
+    # -- model operations (bodies in agents.dream_ops; methods so that tests and subclasses can swap them) --
     def _logprobs(self, rows: Sequence[Row]) -> list[torch.Tensor]:
-        """Per row, (len(completion),) float32 logprobs of the completion under the current mode (grad if enabled)."""
-        out: list[torch.Tensor] = []
-        for logits, targets, m in self._completion_logits(rows):
-            lp = torch.log_softmax(logits, -1).gather(-1, targets[..., None]).squeeze(-1)  # (B, w)
-            out += [lp[b][m[b]] for b in range(len(m))]
-        return out
-
-    @torch.no_grad()
-    def greedy_rows(self, prompts: Sequence[str], target: DreamTarget) -> list[Row]:
-        """The current weights' greedy closed-book answers to ``prompts`` as rows (``target.student`` mode).
-
-        Answers are generated like the agents' (``agents.prompting.ANSWER_PARAMS``: cut at a stop
-        string); a row's completion is the answer text's ids without EOS (as Knowledge Seeding's
-        agreement check). Empty answers are left out.
-        """
-        if not prompts:
-            return []
-        texts = [self.fmt.render(p) for p in prompts]
-        self.engine.model.eval()
-        with target.student():
-            rolls = self.engine.generate(texts, ANSWER_PARAMS)
-        tok = self.engine.tokenizer
-        pairs = zip(self.engine.encode(texts), (list(tok(r.text.rstrip(), add_special_tokens=False)["input_ids"]) for r in rolls))
-        return [(p, a) for p, a in pairs if a]
-
-    @torch.no_grad()
-    def agreement(self, rows: Sequence[Row], target: DreamTarget) -> float:
-        """Share of ``rows`` whose completion the current weights reproduce under greedy decoding, in [0, 1].
-
-        A row agrees when the argmax of the teacher-forced logits equals every completion token (one
-        forward pass, no generation; as ``KnowledgeSeeding.agreement``). nan for no rows or non-finite logits.
-        """
-        if not rows:
-            return float("nan")
-        self.engine.model.eval()
-        hits = 0
-        with target.student():
-            for logits, targets, m in self._completion_logits(rows):
-                if not bool(torch.isfinite(logits).all()):
-                    return float("nan")
-                hits += int(((logits.argmax(-1) == targets) | ~m).all(-1).sum())
-        return hits / len(rows)
+        return row_logprobs(self.engine, rows)
 
     def _sft_loss(self, rows: Sequence[Row]) -> torch.Tensor:
-        """Token-mean negative logprob of the completions (nats per token)."""
-        return -torch.cat(self._logprobs(rows)).mean()
+        return sft_loss(self.engine, rows)
 
     def _tau_loss(self, rows: Sequence[Row]) -> torch.Tensor:
-        """Minus tau: minus the query-mean of each answer's mean token logprob."""
-        return -torch.stack([lp.mean() for lp in self._logprobs(rows)]).mean()
+        return tau_loss(self.engine, rows)
+
+    def _grad(self, loss_fn, rows, params) -> torch.Tensor:
+        return flat_grad(loss_fn, rows, params)
+
+    def _train(self, params: list[torch.Tensor], batches, lr: float, mode) -> list[float]:
+        return adam_sft(self.engine, params, batches, lr, mode)
+
+    def greedy_rows(self, prompts: Sequence[str], target: DreamTarget) -> list[Row]:
+        """:func:`agents.dream_ops.greedy_rows` with the agent's prompt format, ``target.student`` mode."""
+        return greedy_rows(self.engine, self.fmt, prompts, target.student)
+
+    def agreement(self, rows: Sequence[Row], target: DreamTarget) -> float:
+        """:func:`agents.dream_ops.agreement` in ``target.student`` mode (share in [0, 1]; nan for none)."""
+        return agreement(self.engine, rows, target.student)
+
+    def exact_match(self, rows: Sequence[Row], target: DreamTarget) -> float:
+        """:func:`agents.dream_ops.exact_match` in ``target.student`` mode (share in [0, 1]; nan for none)."""
+        return exact_match(self.engine, rows, target.student)
 
     @torch.no_grad()
     def tau(self, rows: Sequence[Row], target: DreamTarget) -> float:
@@ -211,48 +170,6 @@ class Dreaming:
         with target.student():
             v = float(-self._tau_loss(rows))
         return v if math.isfinite(v) else float("nan")
-
-    @torch.no_grad()
-    def exact_match(self, rows: Sequence[Row], target: DreamTarget) -> float:
-        """Share of ``rows`` whose greedy closed-book answer starts with the reference answer, in [0, 1].
-
-        Case and punctuation are ignored (:func:`_norm`); nan for no rows. ``target.student`` mode.
-        """
-        if not rows:
-            return float("nan")
-        self.engine.model.eval()
-        tok, hits = self.engine.tokenizer, 0
-        greedy = SamplingParams(temperature=0.0, max_new_tokens=max(len(c) for _, c in rows) + 2)
-        with target.student():
-            outs = self.engine.generate_ids([p for p, _ in rows], greedy)
-        for (_, c), out in zip(rows, outs):
-            ref = _norm(tok.decode(c, skip_special_tokens=True))
-            hits += bool(ref) and _norm(out.text).startswith(ref)
-        return hits / len(rows)
-
-    def _grad(self, loss_fn, rows, params) -> torch.Tensor:
-        """(P,) flattened gradient of ``loss_fn(rows)`` w.r.t. ``params`` (nothing else's ``.grad`` is touched)."""
-        with torch.enable_grad():
-            loss = loss_fn(rows)
-            grads = torch.autograd.grad(loss, params, allow_unused=True)
-        return torch.cat([(g if g is not None else torch.zeros_like(p)).flatten().float() for g, p in zip(grads, params)])
-
-    def _train(self, params: list[torch.Tensor], batches, lr: float, mode) -> list[float]:
-        """Adam on ``params`` over ``batches`` (lists of rows) under context ``mode``; returns the losses."""
-        opt = torch.optim.Adam(params, lr=lr)
-        losses = []
-        with torch.enable_grad():
-            for rows in batches:
-                with mode():
-                    loss = self._sft_loss(rows)
-                grads = torch.autograd.grad(loss, params, allow_unused=True)
-                for p, g in zip(params, grads):
-                    p.grad = g if g is not None else torch.zeros_like(p)
-                opt.step()
-                for p in params:
-                    p.grad = None
-                losses.append(float(loss.detach()))
-        return losses
 
     # -- stages ------------------------------------------------------------------------------------------
     @torch.no_grad()

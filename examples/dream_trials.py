@@ -25,6 +25,7 @@ import time
 import numpy as np
 import torch
 
+from agents.dream_ops import adam_sft, flat_grad, sft_loss, tau_loss
 from agents.dream_parts import gradient_alignment, grounded, parse_dream, relabel
 from agents.dreaming import expert_target
 from evaluation.config import load_config
@@ -54,6 +55,7 @@ def main() -> None:
     cfg = load_config(raw)
     agent = _make_agent("sleep", cfg)
     dreaming, agent.dreaming = agent.dreaming, None  # consolidate without Dreaming, then dream by hand below
+    engine = agent.engine
     env = SleepEnv(build_env_config(cfg))
     obs, info = env.reset(seed=cfg.seed)
     while int(obs["kind"]) != 2:  # wake until the first sleep
@@ -78,7 +80,7 @@ def main() -> None:
     checked = [[(q, a) for q, a in rows if grounded(q, a, window.memories)] for rows in own]
     snap = [p.detach().clone() for p in target.params]
     with target.student():
-        ref = dreaming._grad(dreaming._tau_loss, tau_rows, target.params)  # the selection's reference gradient
+        ref = flat_grad(lambda rows: tau_loss(engine, rows), tau_rows, target.params)  # the selection's reference gradient
     out = {"seed": cfg.seed, "model": cfg.model, "tau0": tau0, "probe_acc0": acc0, "dreams": len(dreams),
            "parsed": sum(bool(r) for r in own), "seconds_first_sleep": seconds_sleep, "runs": []}
     print(f"seed {cfg.seed}: after one sleep tau {tau0:.3f} nats/token, probe accuracy {acc0:.3f}; "
@@ -94,8 +96,8 @@ def main() -> None:
                 if not sft:
                     continue
                 with target.student():
-                    align = gradient_alignment(dreaming._grad(dreaming._sft_loss, sft, target.params), ref)
-                dreaming._train(target.params, [sft] * dreaming.config.trial_steps, lr, target.student)
+                    align = gradient_alignment(flat_grad(lambda rows: sft_loss(engine, rows), sft, target.params), ref)
+                adam_sft(engine, target.params, [sft] * dreaming.config.trial_steps, lr, target.student)
                 trials.append({"dream": i, "rows": len(rows), "score": align,
                                "dtau": dreaming.tau(tau_rows, target) - tau0, "probe_acc": probe_acc()})
                 with torch.no_grad():

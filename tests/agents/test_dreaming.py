@@ -536,3 +536,23 @@ def test_rest_em_imitates_only_the_grounded_rows_of_a_dream(setup, monkeypatch):
         ("Question: Where does Ann live?\nAnswer:", "Rome")])
     (clean,) = d.generate(MEMORIES, "qa", target, n=1)
     assert clean.ungrounded == 0 and clean.learn_ids == clean.token_ids  # nothing dropped: its own tokens
+
+
+def test_adam_sft_changes_only_the_given_params_and_leaves_no_grad(setup):
+    from agents.dream_ops import adam_sft, sft_loss
+
+    engine, mem, slot, target = setup
+    d = _dreaming(engine)
+    rows = d._rows([(d.fmt.render(Q), "Rome")])
+    before = _state(engine.model)
+    with torch.no_grad(), target.student():
+        loss0 = float(sft_loss(engine, rows))
+    losses = adam_sft(engine, target.params, [rows] * 5, 3e-2, target.student)
+    assert len(losses) == 5 and losses[0] == pytest.approx(loss0, rel=1e-5) and losses[-1] < losses[0]
+    after = _state(engine.model)
+    changed = {k for k, v in after.items() if not torch.equal(v, before[k])}
+    trained = {k for k, p in engine.model.named_parameters() if any(p is q for q in target.params)}
+    assert changed == trained and len(trained) == len(target.params)  # the experts' A and B, nothing else
+    other = [k for k in range(mem.blocks[0].A.shape[0]) if k != slot]
+    assert other and all(torch.equal(after[k][other], before[k][other]) for k in trained)  # only the target's slot
+    assert all(p.grad is None for p in engine.model.parameters())

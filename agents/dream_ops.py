@@ -1,0 +1,153 @@
+"""The model operations Dreaming is built from (:mod:`agents.dreaming`), as functions of an engine.
+
+A *row* is ``(prompt ids, completion ids)``: token ids of a rendered prompt and of the text the model
+should continue it with. Every function reads or trains ``engine.model`` in place, under a *mode*: a
+zero-argument callable returning a context manager that sets which experts are on and trainable
+(``DreamTarget.student``). Logprobs are natural-log (nats); losses are token means.
+
+- :func:`row_logprobs` / :func:`sft_loss` / :func:`tau_loss`: teacher-forced scores (grad if enabled).
+- :func:`flat_grad`: one flattened gradient (the selection's ``g_i`` and ``g_tau``).
+- :func:`adam_sft`: a few Adam steps of SFT (trials, apply).
+- :func:`greedy_rows` / :func:`agreement`: the model's own greedy answers, and whether it still gives them.
+- :func:`exact_match`: greedy answers against reference answers.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, ContextManager, Iterator, Sequence
+
+import torch
+
+from agents.dream_parts import _norm
+from agents.engine import SamplingParams, build_batch, position_ids
+from agents.prompting import ANSWER_PARAMS, PromptFormat
+
+__all__ = ["Row", "row_logprobs", "sft_loss", "tau_loss", "flat_grad", "adam_sft", "greedy_rows", "agreement", "exact_match"]
+
+Row = tuple[list[int], list[int]]  # (prompt ids, completion ids)
+Mode = Callable[[], ContextManager]
+
+
+def completion_logits(engine, rows: Sequence[Row]) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Yield, per batch of ``engine.batch_size`` rows, ``(logits (B, w, V) float32, targets (B, w) long, mask (B, w) bool)``.
+
+    ``w`` = the longest completion of the batch; ``logits[:, t]`` predicts ``targets[:, t]`` (left
+    padding: every completion ends at the right edge); ``mask`` marks completion tokens. One forward
+    pass per batch, with the caller's grad mode and experts.
+    """
+    model, dev = engine.model, next(engine.model.parameters()).device
+    for s in range(0, len(rows), engine.batch_size):
+        chunk = rows[s : s + engine.batch_size]
+        ids, attn, cmask = build_batch([p for p, _ in chunk], [c for _, c in chunk], engine.pad_id)
+        ids, attn = ids.to(dev), attn.to(dev)
+        w = max(len(c) for _, c in chunk)
+        res = model(input_ids=ids, attention_mask=attn, position_ids=position_ids(attn), logits_to_keep=w + 1)
+        yield res.logits[:, :-1].float(), ids[:, -w:], cmask[:, -w:].to(dev)
+
+
+def row_logprobs(engine, rows: Sequence[Row]) -> list[torch.Tensor]:
+    """Per row, the ``(len(completion),)`` float32 logprobs (nats) of its completion tokens (grad if enabled)."""
+    out: list[torch.Tensor] = []
+    for logits, targets, m in completion_logits(engine, rows):
+        lp = torch.log_softmax(logits, -1).gather(-1, targets[..., None]).squeeze(-1)  # (B, w)
+        out += [lp[b][m[b]] for b in range(len(m))]
+    return out
+
+
+def sft_loss(engine, rows: Sequence[Row]) -> torch.Tensor:
+    """SFT loss: minus the token mean of the completions' logprobs (nats per token), a scalar tensor."""
+    return -torch.cat(row_logprobs(engine, rows)).mean()
+
+
+def tau_loss(engine, rows: Sequence[Row]) -> torch.Tensor:
+    """Minus the evaluator tau: minus the query mean of each answer's mean token logprob (nats per token)."""
+    return -torch.stack([lp.mean() for lp in row_logprobs(engine, rows)]).mean()
+
+
+def flat_grad(loss_fn: Callable[[Sequence[Row]], torch.Tensor], rows: Sequence[Row], params: list[torch.Tensor]) -> torch.Tensor:
+    """(P,) float32 flattened gradient of ``loss_fn(rows)`` w.r.t. ``params`` (no ``.grad`` is touched; unused params give 0)."""
+    with torch.enable_grad():
+        loss = loss_fn(rows)
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+    return torch.cat([(g if g is not None else torch.zeros_like(p)).flatten().float() for g, p in zip(grads, params)])
+
+
+def adam_sft(engine, params: list[torch.Tensor], batches: Sequence[Sequence[Row]], lr: float, mode: Mode) -> list[float]:
+    """One Adam step of :func:`sft_loss` per batch on ``params`` (a fresh optimiser), under ``mode``.
+
+    Returns:
+        The loss of each step (nats per token, before the step). Only ``params`` change; their
+        ``.grad`` is None afterwards.
+    """
+    opt = torch.optim.Adam(params, lr=lr)
+    losses = []
+    with torch.enable_grad():
+        for rows in batches:
+            with mode():
+                loss = sft_loss(engine, rows)
+            grads = torch.autograd.grad(loss, params, allow_unused=True)
+            for p, g in zip(params, grads):
+                p.grad = g if g is not None else torch.zeros_like(p)
+            opt.step()
+            for p in params:
+                p.grad = None
+            losses.append(float(loss.detach()))
+    return losses
+
+
+@torch.no_grad()
+def greedy_rows(engine, fmt: PromptFormat, prompts: Sequence[str], mode: Mode) -> list[Row]:
+    """The current weights' greedy closed-book answers to ``prompts`` as rows, under ``mode``.
+
+    Prompts are rendered with ``fmt`` and answered as the agents answer (``ANSWER_PARAMS``: greedy,
+    cut at a stop string); a row's completion is the answer text's ids without EOS, as Knowledge
+    Seeding's agreement check. Empty answers are left out, so there can be fewer rows than prompts.
+    """
+    if not prompts:
+        return []
+    texts = [fmt.render(p) for p in prompts]
+    engine.model.eval()
+    with mode():
+        rolls = engine.generate(texts, ANSWER_PARAMS)
+    tok = engine.tokenizer
+    answers = (list(tok(r.text.rstrip(), add_special_tokens=False)["input_ids"]) for r in rolls)
+    return [(p, a) for p, a in zip(engine.encode(texts), answers) if a]
+
+
+@torch.no_grad()
+def agreement(engine, rows: Sequence[Row], mode: Mode) -> float:
+    """Share of ``rows`` whose completion the current weights reproduce under greedy decoding, in [0, 1].
+
+    A row agrees when the argmax of the teacher-forced logits equals every completion token (one
+    forward pass, no generation; as ``KnowledgeSeeding.agreement``). nan for no rows or non-finite logits.
+    """
+    if not rows:
+        return float("nan")
+    engine.model.eval()
+    hits = 0
+    with mode():
+        for logits, targets, m in completion_logits(engine, rows):
+            if not bool(torch.isfinite(logits).all()):
+                return float("nan")
+            hits += int(((logits.argmax(-1) == targets) | ~m).all(-1).sum())
+    return hits / len(rows)
+
+
+@torch.no_grad()
+def exact_match(engine, rows: Sequence[Row], mode: Mode) -> float:
+    """Share of ``rows`` whose greedy answer starts with the reference completion, in [0, 1]; nan for no rows.
+
+    Case and punctuation are ignored (``agents.dream_parts._norm``); the answer budget is the longest
+    reference plus 2 tokens.
+    """
+    if not rows:
+        return float("nan")
+    engine.model.eval()
+    tok, hits = engine.tokenizer, 0
+    greedy = SamplingParams(temperature=0.0, max_new_tokens=max(len(c) for _, c in rows) + 2)
+    with mode():
+        outs = engine.generate_ids([p for p, _ in rows], greedy)
+    for (_, c), out in zip(rows, outs):
+        ref = _norm(tok.decode(c, skip_special_tokens=True))
+        hits += bool(ref) and _norm(out.text).startswith(ref)
+    return hits / len(rows)

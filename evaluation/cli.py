@@ -31,7 +31,7 @@ def print_summary(summary: dict) -> None:
     rows = []
     for name, m in summary["agents"].items():
         ic = " ".join(f"{v:.2f}" for v in m.get("in_context_acc_per_sleep", []))
-        vals = [_fmt(m.get(k)) if k != "seconds_asleep" else f"{m.get(k, 0):.0f}" for k in keys]
+        vals = ["-" if k not in m else _fmt(m[k]) if k != "seconds_asleep" else f"{m[k]:.0f}" for k in keys]  # "-": not in the summary
         rows.append([name] + vals + [ic])
     head = ["agent"] + cols
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]

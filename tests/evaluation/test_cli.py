@@ -107,6 +107,7 @@ def test_summary_accepts_the_summary_file_itself(tmp_path, capsys) -> None:
     assert main(["summary", str(path)]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith("agent") and "sleep" in out
+    assert out.splitlines()[2].split()[1:] == ["-", "-", "-", "-", "-", "2", "1"]  # keys not in the file show "-", not nan
     assert main(["summary", str(tmp_path)]) == 0  # the run directory still works
     assert capsys.readouterr().out == out
 

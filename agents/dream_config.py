@@ -227,7 +227,13 @@ class DreamReport:
             differently worded answers; 0 with ``answers="dream"``).
         rows_ungrounded: Dream rows dropped because no memory line states their claim (``grounding``).
         reward_rate: Per ReST-EM round, rewarded / trialed in [0, 1]; nan when no dream of the round
-            had rows (nothing trialed).
+            had rows (nothing trialed). Among the *selected* dreams, so it is biased upward.
+        yield_rate: Per round, the share of sampled dreams with at least one row after parsing and
+            grounding, in [0, 1] (the rest get reward 0 without a trial).
+        expected_reward: Per round, ``yield_rate * reward_rate`` (0 when nothing was trialed): an
+            estimate of the generator's expected reward ``E_{dream ~ LM(.|C)}[r]``, the objective
+            ReST-EM raises (SEAL Eq. 1; an unparseable or ungrounded dream counts as reward 0, the
+            trialed dreams' rate stands in for the untrialed ones with rows).
         tau_before / tau_after: Evaluator before and after apply (nats per token for ``logprob``).
         retention: Share of the older questions whose pre-apply greedy answer the model still gives
             after the apply step (before any rollback), in [0, 1]; nan when not checked (no older
@@ -245,6 +251,8 @@ class DreamReport:
     rows_changed: int = 0
     rows_ungrounded: int = 0
     reward_rate: list[float] = field(default_factory=list)
+    yield_rate: list[float] = field(default_factory=list)
+    expected_reward: list[float] = field(default_factory=list)
     tau_before: float = float("nan")
     tau_after: float = float("nan")
     retention: float = float("nan")
@@ -255,10 +263,11 @@ class DreamReport:
     skipped: str = ""
 
     def to_metrics(self, prefix: str = "dream_") -> dict[str, float]:
-        """Flat float metrics for ``SleepReport.metrics`` (``reward_rate_r<i>`` per round)."""
+        """Flat float metrics for ``SleepReport.metrics`` (``reward_rate_r<i>``, ``yield_rate_r<i>``, ``expected_reward_r<i>`` per round)."""
         out = {f"{prefix}{k}": float(getattr(self, k)) for k in
                ("sampled", "parsed", "trialed", "rewarded", "rows_applied", "rows_changed", "rows_ungrounded", "tau_before", "tau_after", "retention", "seconds", "sft_steps")}
         out[f"{prefix}committed"] = float(self.committed)
-        out.update({f"{prefix}reward_rate_r{i}": float(r) for i, r in enumerate(self.reward_rate)})
+        for name in ("reward_rate", "yield_rate", "expected_reward"):
+            out.update({f"{prefix}{name}_r{i}": float(r) for i, r in enumerate(getattr(self, name))})
         out.update({f"{prefix}seconds_{k}": float(v) for k, v in self.stage_seconds.items()})
         return out

@@ -29,7 +29,8 @@ One :meth:`Dreaming.run` per sleep:
 5. **Learn to dream** (ReST-EM, Singh et al. 2024, arXiv 2312.06585): SFT of the *generator's*
    adapter (:class:`LowRankAdapter`, separate from the consolidated level) on the rewarded dreams'
    own token ids (a ``qa`` dream that grounding trimmed: its grounded rows only); ``rounds``
-   generate-select-trial-learn rounds per sleep, reward rate per round logged.
+   generate-select-trial-learn rounds per sleep. Logged per round: the reward rate of the trialed
+   dreams, the yield (share of dreams with rows) and their product, the generator's expected reward.
 6. **Apply**: train the consolidated level on every rewarded dream's rows, transactionally: rolled
    back when ``tau`` gets worse, when a tensor turns non-finite, or (``apply_guard="exact"``) when
    fewer of tau's queries are answered exactly or the model changes its greedy answers to earlier
@@ -390,6 +391,8 @@ class Dreaming:
             rep.rewarded += len(won)
             rep.sft_steps += cfg.trial_steps * len(keep)
             rep.reward_rate.append(len(won) / len(keep) if keep else float("nan"))  # nan: nothing parsed to trial
+            rep.yield_rate.append(sum(bool(d.rows) for d in dreams) / len(dreams) if dreams else 0.0)
+            rep.expected_reward.append(rep.yield_rate[-1] * rep.reward_rate[-1] if keep else 0.0)
             if cfg.rest_em and won:
                 s = time.perf_counter()
                 rep.sft_steps += len(self.learn(won, target))

@@ -43,7 +43,9 @@ def print_summary(summary: dict) -> None:
     for name, m in summary["agents"].items():  # agents with Dreaming: its learning signal and cost
         if "dream_reward_rate_per_round" in m:
             rates = " / ".join(_fmt(x) for x in m["dream_reward_rate_per_round"])
-            print(f"{name}: Dreaming in {m.get('dream_sleeps', 0)} sleeps, reward rate per ReST-EM round {rates}, "
+            expected = " / ".join(_fmt(x) for x in m.get("dream_expected_reward_per_round", []))
+            print(f"{name}: Dreaming in {m.get('dream_sleeps', 0)} sleeps, reward rate per ReST-EM round {rates}"
+                  + (f" (expected reward {expected})" if expected else "") + ", "
                   f"applies kept {m.get('dream_applies_committed', 0)}, seconds consolidation / Dreaming "
                   f"{m.get('seconds_consolidation', 0):.0f} / {m.get('seconds_dreaming', 0):.0f}")
 

@@ -442,11 +442,12 @@ def _run_agent(name: str, cfg: RunConfig, adir: Path, ckpt: dict | None, *, quie
         if per_sleep:
             entry[f"seconds_{part}"] = float(sum(per_sleep))
     dreamt = [r.metrics for r in record.sleep_reports if "dream_reward_rate_r0" in r.metrics]
-    if dreamt:  # Dreaming's learning signal: does the reward rate rise over the ReST-EM rounds of a sleep?
+    if dreamt:  # Dreaming's learning signal: does the reward rise over the ReST-EM rounds of a sleep?
         rounds = max(sum(k.startswith("dream_reward_rate_r") for k in m) for m in dreamt)
-        per_round = [[m[f"dream_reward_rate_r{i}"] for m in dreamt if np.isfinite(m.get(f"dream_reward_rate_r{i}", np.nan))]
-                     for i in range(rounds)]  # a round with nothing to trial (nan) does not count
-        entry["dream_reward_rate_per_round"] = [float(np.mean(r)) if r else float("nan") for r in per_round]
+        for name in ("reward_rate", "yield_rate", "expected_reward"):  # mean over sleeps, per round
+            per_round = [[m[f"dream_{name}_r{i}"] for m in dreamt if np.isfinite(m.get(f"dream_{name}_r{i}", np.nan))]
+                         for i in range(rounds)]  # a round with nothing to trial (nan rate) does not count
+            entry[f"dream_{name}_per_round"] = [float(np.mean(r)) if r else float("nan") for r in per_round]
         entry["dream_applies_committed"] = int(sum(m.get("dream_committed", 0.0) for m in dreamt))
         entry["dream_sleeps"] = len(dreamt)
     if isinstance(inner, CountsParameters):

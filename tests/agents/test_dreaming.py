@@ -404,11 +404,17 @@ def test_run_end_to_end_counts_and_switches(engine, monkeypatch):
     assert rep.committed == (rep.rows_applied > 0 and rep.tau_after >= rep.tau_before)
     metrics = rep.to_metrics()
     assert {"dream_reward_rate_r0", "dream_reward_rate_r1", "dream_seconds", "dream_tau_before"} <= set(metrics)
+    assert rep.yield_rate == [1.0, 1.0] and rep.expected_reward == rep.reward_rate  # every dream parsed
+    assert metrics["dream_expected_reward_r1"] == rep.expected_reward[1] and metrics["dream_yield_rate_r0"] == 1.0
     SleepReport(seconds=1.0, steps=rep.sft_steps, metrics=metrics)  # valid as SleepReport metrics
     one = _dreaming(engine, dreams=2, rest_em=False, random_expert=False).run(MEMORIES, QUERIES, target)
     assert len(one.reward_rate) == 1 and one.sampled == 2
     none = d.run(MEMORIES, ((Q, None),), target)
     assert none.skipped.startswith("no evaluator") and none.sampled == 0
+    monkeypatch.setattr("agents.dreaming.parse_dream", lambda text, template, max_rows: [])
+    empty = d.run(MEMORIES, QUERIES, target)  # nothing parses: nothing trialed, expected reward 0
+    assert empty.trialed == 0 and empty.yield_rate == [0.0, 0.0] and empty.expected_reward == [0.0, 0.0]
+    assert all(math.isnan(r) for r in empty.reward_rate)
 
 
 def test_template_and_evaluator_per_family(engine):

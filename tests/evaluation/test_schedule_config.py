@@ -141,6 +141,8 @@ def test_run_with_dreaming_and_the_seal_agent(tmp_path: Path, capsys, monkeypatc
     dreamt = [r["metrics"] for r in sleep if "dream_reward_rate_r0" in r["metrics"]]
     assert summary["dream_sleeps"] == len(dreamt) >= 1
     assert summary["dream_reward_rate_per_round"] == pytest.approx([sum(m["dream_reward_rate_r0"] for m in dreamt) / len(dreamt)])
+    assert summary["dream_expected_reward_per_round"] == pytest.approx([sum(m["dream_expected_reward_r0"] for m in dreamt) / len(dreamt)])
+    assert 0.0 <= summary["dream_yield_rate_per_round"][0] <= 1.0
     assert summary["dream_applies_committed"] == sum(int(m["dream_committed"]) for m in dreamt)
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["agents"]["seal"]["dream_sleeps"] == 2
 

@@ -31,7 +31,9 @@ class SEALAgent:
             had neither: it trials ``top_k + random_extra`` dreams drawn at random). ``grounding``
             and ``answers`` are kept as given (SEAL had neither check; ``grounding: none`` gives
             SEAL's own), so that with the defaults a comparison with ``SleepAgent`` isolates
-            consolidation, the random expert and the gradient selection.
+            consolidation, the random expert and the gradient selection. SEAL keeps no store of
+            earlier questions, so its apply step is guarded by the day's questions only (the
+            ``min_retention`` check on earlier sleeps' answers needs ``SleepAgent``'s question store).
         experts: Shape of the single expert (one level, one slot by default).
         reader: Picks the context lines relevant to a question.
         params: Sampling parameters of answers.

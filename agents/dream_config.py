@@ -75,13 +75,15 @@ class DreamingConfig:
             not to be enough: with ``apply_steps: 3`` and ``lr: 1e-2`` tau rose from -1.72 to -1.20
             nats/token while seed 2's probe accuracy fell from 0.92 to 0.58).
         min_retention: Apply guard on older knowledge, in [0, 1]: with ``apply_guard="exact"`` the
-            apply step is also rolled back unless the model still reproduces at least this share of
-            its own pre-apply greedy closed-book answers to earlier sleeps' questions (the ``older``
-            questions :meth:`agents.dreaming.Dreaming.run` receives; at most ``max_eval_queries``, a
-            random subset). 1.0 (default): no earlier answer may change. 0 = off. Why: the guard on
-            tau's queries only sees the day's questions, and the apply trains the newest expert with
-            every older expert on (SmolLM2, facts, seed 0, before this guard: after the third sleep's
-            committed apply an earlier experience lost a probe that the no-Dreaming run keeps).
+            apply step is also rolled back when the greedy exact match on earlier sleeps' answered
+            queries (the ``older`` pairs :meth:`agents.dreaming.Dreaming.run` receives; at most
+            ``max_eval_queries``, a random subset) falls below ``min_retention`` times its value
+            before the apply. 1.0 (default): it may not fall. 0 = off. Why: tau and its exact-match
+            guard only see the day's questions, while the apply trains the newest expert with every
+            older expert on. (A first version compared the model's own greedy answers before and
+            after instead: on SmolLM2, facts, seeds 0 and 1, 6 Adam steps at lr 1e-3 changed the text
+            of 17-50% of them and all four later applies were rolled back, including one that the
+            unguarded run had committed with a probe gained.)
         min_improvement: Reward needs ``tau' - tau > min_improvement`` (nats/token or accuracy), >= 0.
         max_eval_queries: Cap on tau's queries (a random subset), >= 1.
         max_rows: Cap on SFT rows parsed from one dream, >= 1.
@@ -235,9 +237,9 @@ class DreamReport:
             ReST-EM raises (SEAL Eq. 1; an unparseable or ungrounded dream counts as reward 0, the
             trialed dreams' rate stands in for the untrialed ones with rows).
         tau_before / tau_after: Evaluator before and after apply (nats per token for ``logprob``).
-        retention: Share of the older questions whose pre-apply greedy answer the model still gives
-            after the apply step (before any rollback), in [0, 1]; nan when not checked (no older
-            questions, nothing applied, ``min_retention`` 0 or ``apply_guard="tau"``).
+        retention: Greedy exact match on the older queries after the apply step (before any
+            rollback) divided by its value before; nan when not checked (no older answered queries,
+            nothing applied, ``min_retention`` 0, ``apply_guard="tau"``) or when it was 0 before.
         committed: The apply step was kept (False: rolled back, or nothing to apply).
         seconds: Wall clock of the whole run, and per stage in ``stage_seconds``.
         skipped: Why nothing ran ("" when it ran), e.g. "no evaluator".

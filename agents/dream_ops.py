@@ -8,7 +8,6 @@ zero-argument callable returning a context manager that sets which experts are o
 - :func:`row_logprobs` / :func:`sft_loss` / :func:`tau_loss`: teacher-forced scores (grad if enabled).
 - :func:`flat_grad`: one flattened gradient (the selection's ``g_i`` and ``g_tau``).
 - :func:`adam_sft`: a few Adam steps of SFT (trials, apply).
-- :func:`greedy_rows` / :func:`agreement`: the model's own greedy answers, and whether it still gives them.
 - :func:`exact_match`: greedy answers against reference answers.
 """
 
@@ -20,9 +19,8 @@ import torch
 
 from agents.dream_parts import _norm
 from agents.engine import SamplingParams, build_batch, position_ids
-from agents.prompting import ANSWER_PARAMS, PromptFormat
 
-__all__ = ["Row", "row_logprobs", "sft_loss", "tau_loss", "flat_grad", "adam_sft", "greedy_rows", "agreement", "exact_match"]
+__all__ = ["Row", "row_logprobs", "sft_loss", "tau_loss", "flat_grad", "adam_sft", "exact_match"]
 
 Row = tuple[list[int], list[int]]  # (prompt ids, completion ids)
 Mode = Callable[[], ContextManager]
@@ -93,44 +91,6 @@ def adam_sft(engine, params: list[torch.Tensor], batches: Sequence[Sequence[Row]
                 p.grad = None
             losses.append(float(loss.detach()))
     return losses
-
-
-@torch.no_grad()
-def greedy_rows(engine, fmt: PromptFormat, prompts: Sequence[str], mode: Mode) -> list[Row]:
-    """The current weights' greedy closed-book answers to ``prompts`` as rows, under ``mode``.
-
-    Prompts are rendered with ``fmt`` and answered as the agents answer (``ANSWER_PARAMS``: greedy,
-    cut at a stop string); a row's completion is the answer text's ids without EOS, as Knowledge
-    Seeding's agreement check. Empty answers are left out, so there can be fewer rows than prompts.
-    """
-    if not prompts:
-        return []
-    texts = [fmt.render(p) for p in prompts]
-    engine.model.eval()
-    with mode():
-        rolls = engine.generate(texts, ANSWER_PARAMS)
-    tok = engine.tokenizer
-    answers = (list(tok(r.text.rstrip(), add_special_tokens=False)["input_ids"]) for r in rolls)
-    return [(p, a) for p, a in zip(engine.encode(texts), answers) if a]
-
-
-@torch.no_grad()
-def agreement(engine, rows: Sequence[Row], mode: Mode) -> float:
-    """Share of ``rows`` whose completion the current weights reproduce under greedy decoding, in [0, 1].
-
-    A row agrees when the argmax of the teacher-forced logits equals every completion token (one
-    forward pass, no generation; as ``KnowledgeSeeding.agreement``). nan for no rows or non-finite logits.
-    """
-    if not rows:
-        return float("nan")
-    engine.model.eval()
-    hits = 0
-    with mode():
-        for logits, targets, m in completion_logits(engine, rows):
-            if not bool(torch.isfinite(logits).all()):
-                return float("nan")
-            hits += int(((logits.argmax(-1) == targets) | ~m).all(-1).sum())
-    return hits / len(rows)
 
 
 @torch.no_grad()

@@ -33,8 +33,8 @@ One :meth:`Dreaming.run` per sleep:
    dreams, the yield (share of dreams with rows) and their product, the generator's expected reward.
 6. **Apply**: train the consolidated level on every rewarded dream's rows, transactionally: rolled
    back when ``tau`` gets worse, when a tensor turns non-finite, or (``apply_guard="exact"``) when
-   fewer of tau's queries are answered exactly or the model changes its greedy answers to earlier
-   sleeps' questions (``older``; ``min_retention``).
+   fewer of tau's queries are answered exactly, or fewer of earlier sleeps' answered queries
+   (``older``; ``min_retention``).
 
 Before selection, ``qa`` dream rows that no memory line supports are dropped
 (``grounding="lexical"``, :func:`grounded`); only dreams with rows are selected and trialed.
@@ -67,7 +67,7 @@ from agents.dream_parts import (
     select_dreams,
 )
 from agents.dream_config import DREAM_SYSTEM_PROMPT, Dream, DreamingConfig, DreamReport, load_dreaming_config
-from agents.dream_ops import Row, adam_sft, agreement, exact_match, flat_grad, greedy_rows, row_logprobs, sft_loss, tau_loss
+from agents.dream_ops import Row, adam_sft, exact_match, flat_grad, row_logprobs, sft_loss, tau_loss
 from agents.engine import SamplingParams
 from agents.prompting import PromptFormat
 
@@ -142,14 +142,6 @@ class Dreaming:
 
     def _train(self, params: list[torch.Tensor], batches, lr: float, mode) -> list[float]:
         return adam_sft(self.engine, params, batches, lr, mode)
-
-    def greedy_rows(self, prompts: Sequence[str], target: DreamTarget) -> list[Row]:
-        """:func:`agents.dream_ops.greedy_rows` with the agent's prompt format, ``target.student`` mode."""
-        return greedy_rows(self.engine, self.fmt, prompts, target.student)
-
-    def agreement(self, rows: Sequence[Row], target: DreamTarget) -> float:
-        """:func:`agents.dream_ops.agreement` in ``target.student`` mode (share in [0, 1]; nan for none)."""
-        return agreement(self.engine, rows, target.student)
 
     def exact_match(self, rows: Sequence[Row], target: DreamTarget) -> float:
         """:func:`agents.dream_ops.exact_match` in ``target.student`` mode (share in [0, 1]; nan for none)."""
@@ -304,17 +296,18 @@ class Dreaming:
         return self._train(self.generator.parameters(), batches, self.config.generator_lr, mode)
 
     def apply(self, dreams: list[Dream], tau_rows: list[Row], tau0: float, target: DreamTarget,
-              older: Sequence[str] = ()) -> tuple[bool, float, int, float]:
+              older: Sequence[tuple[str, str]] = ()) -> tuple[bool, float, int, float]:
         """Train the consolidated level on the dreams' rows; roll back if tau gets worse or NaN (stage 6).
 
         With ``config.apply_guard == "exact"`` it is also rolled back when fewer of tau's queries are
         answered exactly (greedy) than before (logprob evaluator: a likelihood can rise while an answer
-        flips), or when the model reproduces fewer than ``config.min_retention`` of its own pre-apply
-        greedy answers to the ``older`` questions (earlier sleeps'; at most ``max_eval_queries``).
+        flips), or when the greedy exact match on the ``older`` queries (earlier sleeps' questions with
+        their feedback answers; at most ``max_eval_queries``) falls below ``config.min_retention``
+        times its value before the apply.
 
         Returns:
-            (committed, tau after (the restored value on rollback), rows used, retention in [0, 1]
-            (nan when not checked)).
+            (committed, tau after (the restored value on rollback), rows used, retention = exact match
+            on the older queries after / before the apply (nan when not checked or 0 before)).
         """
         cfg = self.config
         rows = self._rows([r for d in dreams for r in d.rows])
@@ -322,20 +315,18 @@ class Dreaming:
             return False, tau0, 0, float("nan")
         guard = cfg.apply_guard == "exact"
         exact0 = self.exact_match(tau_rows, target) if guard and cfg.evaluator == "logprob" else float("nan")
-        older = list(dict.fromkeys(older))
-        if len(older) > cfg.max_eval_queries:
-            older = [older[i] for i in sorted(self.rng.choice(len(older), cfg.max_eval_queries, replace=False))]
-        keep = self.greedy_rows(older, target) if guard and cfg.min_retention > 0 else []
+        old_rows = self.evaluator((), older) if guard and cfg.min_retention > 0 and older else []
+        old0 = self.exact_match(old_rows, target) if old_rows else float("nan")
         snap = [p.detach().clone() for p in target.params]
         bs = min(cfg.batch_size, len(rows))
         batches = [[rows[i] for i in self.rng.choice(len(rows), bs, replace=False)] for _ in range(cfg.apply_steps)]
         self.engine.model.eval()
         losses = self._train(target.params, batches, cfg.lr, target.student)
         after = self.tau(tau_rows, target)
-        retention = self.agreement(keep, target) if keep else float("nan")
+        retention = self.exact_match(old_rows, target) / old0 if old_rows and old0 > 0 else float("nan")
         finite = all(math.isfinite(x) for x in losses) and all(bool(torch.isfinite(p).all()) for p in target.params)
         ok = finite and math.isfinite(after) and after >= tau0
-        ok = ok and (not keep or retention >= cfg.min_retention)  # nan (non-finite logits) fails
+        ok = ok and (math.isnan(retention) or retention >= cfg.min_retention)
         ok = ok and (math.isnan(exact0) or self.exact_match(tau_rows, target) >= exact0)
         if ok:
             return True, after, len(rows), retention
@@ -346,7 +337,7 @@ class Dreaming:
 
     # -- the whole loop ----------------------------------------------------------------------------------
     def run(self, memories: Sequence[str], queries, target: DreamTarget, *, teacher: Teacher | None = None,
-            older: Sequence[str] = ()) -> DreamReport:
+            older: Sequence[tuple[str, str]] = ()) -> DreamReport:
         """One sleep's Dreaming: rounds of generate -> select -> trial -> learn, then apply.
 
         Args:
@@ -355,8 +346,8 @@ class Dreaming:
             target: The consolidated level (see :func:`expert_target`).
             teacher: Answers dreamed questions from the memories (``config.answers == "teacher"``);
                 None = the dreams' own answers are trained on (SEAL).
-            older: Earlier sleeps' questions (prompt text): the apply step must keep the model's
-                greedy answers to them (``config.min_retention``); empty = not checked.
+            older: Earlier sleeps' queries as ``(question, feedback answer)`` pairs: the apply step
+                must keep their greedy exact match (``config.min_retention``); empty = not checked.
 
         Returns:
             The :class:`DreamReport`; ``skipped`` says why nothing ran (no evaluator / no memories).

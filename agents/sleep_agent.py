@@ -117,6 +117,8 @@ class SleepAgent:
         self.seeding = KnowledgeSeeding(engine, self.memory, config, self.rng, judge)
         #: prompts[l]: the questions whose answers level l holds (index 0 unused: the env owns the context)
         self.prompts: list[list[str]] = [[] for _ in range(config.experts.levels + 1)]
+        #: the newest feedback answer of each consolidated question (Dreaming's guard on older knowledge)
+        self.answers: dict[str, str] = {}
         self.sleeps = 0
         self.dreaming = Dreaming(engine, dreaming, fmt=self.format) if dreaming is not None else None
 
@@ -253,9 +255,9 @@ class SleepAgent:
         if not slots:
             return None
         today = {q for q, _ in window.queries}
+        older = [(p, self.answers[p]) for p in self.past_prompts if p not in today and p in self.answers]
         return self.dreaming.run(window.memories, window.queries, expert_target(self.memory, slots[-1]),
-                                 teacher=self.context_teacher(window.memories),
-                                 older=[p for p in self.past_prompts if p not in today])
+                                 teacher=self.context_teacher(window.memories), older=older)
 
     def context_teacher(self, memories) -> Callable[[list[str]], list[str]]:
         """The sleep's teacher as a function: answers prompts from ``memories`` with the experts off.
@@ -277,6 +279,7 @@ class SleepAgent:
         result = self.seeding.consolidate(new, old, level=1, student_levels=self.all_levels)
         if result.committed:
             self.prompts[1].extend(p for p in prompts if p not in self.prompts[1])
+            self.answers.update((q, a.strip()) for q, a in window.queries if a and a.strip())
         return result
 
     def _consolidate_level(self, level: int):
@@ -300,6 +303,7 @@ class SleepAgent:
             ``{"kind": "sleep", "experts": ExpertMemory.state_dict() (per block "blocks.<i>.A" (slots,
             d_model, d_low), "blocks.<i>.B", "blocks.<i>.active"/"trainable" (slots,) bool, "used"),
             "rng": numpy bit-generator state, "torch_rng": uint8 tensor, "prompts": [[str]] per level,
+            "answers": {question: feedback answer},
             "sleeps": int, "engine_model_version": int}``. Base weights never change in a sleep.
         """
         return {
@@ -308,6 +312,7 @@ class SleepAgent:
             "rng": self.rng.bit_generator.state,
             "torch_rng": torch.random.get_rng_state(),
             "prompts": [list(p) for p in self.prompts],
+            "answers": dict(self.answers),
             "sleeps": int(self.sleeps),
             "engine_model_version": int(self.engine.model_version),
             **({"dreaming": self.dreaming.state_dict()} if self.dreaming is not None else {}),
@@ -328,6 +333,7 @@ class SleepAgent:
         self.rng.bit_generator.state = state["rng"]
         torch.random.set_rng_state(state["torch_rng"])
         self.prompts = [list(p) for p in state["prompts"]]
+        self.answers = dict(state.get("answers", {}))  # absent in checkpoints written before it existed
         self.sleeps = int(state["sleeps"])
         self.engine.model_version = int(state["engine_model_version"])
         if self.dreaming is not None and "dreaming" in state:

@@ -270,50 +270,56 @@ def test_apply_guard_rolls_back_when_an_answer_flips_although_tau_rises(setup, m
     assert d_tau.apply([_dream(d_tau, ALIGNED)], tau_rows, tau0, target)[0] is True
 
 
-OLDER = ["Question: Where does Bob live?\nAnswer: Bob lives in", "Question: What pet does Cy have?\nAnswer: Cy has a pet",
-         "Question: What is Dee's job?\nAnswer: Dee works as"]
+OLDER = [("Question: Where does Bob live?\nAnswer: Bob lives in", "Oslo"), ("Question: What pet does Cy have?\nAnswer: Cy has a pet", "owl"),
+         ("Question: What is Dee's job?\nAnswer: Dee works as", "baker")]
 
 
-def test_agreement_on_the_models_own_greedy_answers(setup):
-    engine, _, _, target = setup
-    d = _dreaming(engine)
-    rows = d.greedy_rows(OLDER, target)
-    assert 1 <= len(rows) <= len(OLDER) and all(a for _, a in rows)
-    assert d.agreement(rows, target) == 1.0  # unchanged weights reproduce their own greedy answers
-    wrong = [(p, [(a[0] + 1) % engine.model.config.vocab_size] + a[1:]) for p, a in rows]  # first token changed
-    assert d.agreement(wrong, target) == 0.0
-    assert d.agreement(rows[:1] + wrong[1:], target) == pytest.approx(1 / len(rows))
-    assert math.isnan(d.agreement([], target)) and d.greedy_rows([], target) == []
-
-
-def test_apply_rolls_back_when_an_older_answer_changes(setup, monkeypatch):
+def test_apply_rolls_back_when_older_answers_are_lost(setup, monkeypatch):
     engine, _, _, target = setup
     d = _dreaming(engine, apply_steps=10, lr=3e-2)
     tau_rows = d.evaluator(MEMORIES, QUERIES)
     tau0 = d.tau(tau_rows, target)
     before = _state(engine.model)
-    seen = []
-    monkeypatch.setattr(d, "agreement", lambda rows, t: seen.append(len(rows)) or 2 / 3)
-    committed, tau1, n, kept = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target, older=OLDER + OLDER[:1])
-    assert (committed, tau1, n, kept) == (False, tau0, 1, 2 / 3)  # tau rose, but an older answer changed
+    older_prompts = {d.fmt.render(q) for q, _ in OLDER}
+
+    def fake_exact(seq):  # tau's queries: always 1.0; the older ones: values from seq (before, after)
+        calls = iter(seq)
+        return lambda rows, t: next(calls) if {engine.tokenizer.decode(p) for p, _ in rows} <= older_prompts else 1.0
+
+    monkeypatch.setattr(d, "exact_match", fake_exact([1.0, 2 / 3]))
+    committed, tau1, n, kept = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target, older=OLDER + OLDER[:1] + [(Q, None)])
+    assert (committed, tau1, n) == (False, tau0, 1) and kept == pytest.approx(2 / 3)  # tau rose, an older answer was lost
     assert _identical(before, _state(engine.model))
-    assert seen and seen[0] <= 3  # duplicates of the older questions are checked once
     lax = _dreaming(engine, apply_steps=10, lr=3e-2, min_retention=0.5)
-    monkeypatch.setattr(lax, "agreement", lambda rows, t: 2 / 3)
-    monkeypatch.setattr(lax, "exact_match", lambda rows, t: 1.0)
+    monkeypatch.setattr(lax, "exact_match", fake_exact([1.0, 2 / 3]))
     assert lax.apply([_dream(lax, ALIGNED)], tau_rows, tau0, target, older=OLDER)[0] is True
     engine.model.load_state_dict(before)
+    monkeypatch.setattr(d, "exact_match", fake_exact([0.0, 0.0]))  # nothing to lose: retention not defined, no veto
+    committed, _, _, kept = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target, older=OLDER)
+    assert committed and math.isnan(kept)
+    engine.model.load_state_dict(before)
     off = _dreaming(engine, apply_steps=10, lr=3e-2, min_retention=0.0)
-    monkeypatch.setattr(off, "greedy_rows", lambda p, t: pytest.fail("min_retention=0 must not check older answers"))
-    monkeypatch.setattr(off, "exact_match", lambda rows, t: 1.0)
+    monkeypatch.setattr(off, "exact_match", fake_exact([]))  # would raise StopIteration if the older rows were checked
     committed, _, _, kept = off.apply([_dream(off, ALIGNED)], tau_rows, tau0, target, older=OLDER)
     assert committed and math.isnan(kept)
     engine.model.load_state_dict(before)
     capped = _dreaming(engine, apply_steps=1, lr=1e-4, max_eval_queries=2)
     asked = []
-    monkeypatch.setattr(capped, "greedy_rows", lambda p, t: asked.append(list(p)) or [])
+    monkeypatch.setattr(capped, "exact_match", lambda rows, t: asked.append(len(rows)) or 1.0)
     capped.apply([_dream(capped, ALIGNED)], tau_rows, tau0, target, older=OLDER)
-    assert len(asked[0]) == 2 and set(asked[0]) <= set(OLDER)  # at most max_eval_queries, a random subset
+    assert 2 in asked and max(asked) <= 2  # at most max_eval_queries older queries
+
+
+def test_older_queries_use_the_real_exact_match(setup):
+    engine, _, _, target = setup
+    d = _dreaming(engine, apply_steps=40, lr=3e-2)
+    older = [(Q, "Rome")]
+    tau_rows = d.evaluator(MEMORIES, [("Question: Where does Bob live?\nAnswer: Bob lives in", "Oslo")])
+    assert d.exact_match(d.evaluator((), older), target) == 0.0  # a random model does not answer "Rome"
+    # a dream that teaches "Oslo" for Bob: nothing older answered before, so nothing to lose
+    committed, _, _, kept = d.apply([_dream(d, [("Question: Where does Bob live?\nAnswer: Bob lives in", "Oslo")])],
+                                    tau_rows, d.tau(tau_rows, target), target, older=older)
+    assert committed and math.isnan(kept)
 
 
 def test_teacher_answers_replace_the_dreams_and_unanswerable_rows_are_dropped(setup, monkeypatch):
@@ -494,12 +500,15 @@ def test_sleep_agent_dreams_after_consolidation(tiny, monkeypatch):
     q2 = "Question: Where does Bob live?\nAnswer: Bob lives in"
     agent.sleep(SleepWindow(level=1, memories=MEMORIES, queries=((q2, "Oslo"), (Q, "Rome")), step_budget=10, model_version=1, experience=1))
     assert older == [[]]  # the day's own questions are not "older"
+    assert agent.answers == {Q: "Rome", q2: "Oslo"}  # feedback answers of the consolidated questions
     agent.prompts[1] = [Q, "Question: an older one?\nAnswer:"]
     agent.sleep(SleepWindow(level=1, memories=MEMORIES, queries=((q2, "Oslo"),), step_budget=10, model_version=2, experience=2))
-    assert older[-1] == [Q, "Question: an older one?\nAnswer:"]  # earlier sleeps' questions are guarded
+    assert older[-1] == [(Q, "Rome")]  # earlier sleeps' answered questions are guarded (the unanswered one is not)
     state = agent.state_dict()
-    assert "dreaming" in state
+    assert "dreaming" in state and state["answers"] == agent.answers
+    agent.answers = {}
     agent.load_state_dict(state)
+    assert agent.answers == state["answers"]
     from agents.models import tiny_model, tiny_tokenizer
 
     plain = SleepAgent(TransformersEngine(tiny_model(seed=0), tiny_tokenizer(), batch_size=4), cfg)

@@ -232,6 +232,9 @@ class DreamReport:
             had rows (nothing trialed). Among the *selected* dreams, so it is biased upward.
         yield_rate: Per round, the share of sampled dreams with at least one row after parsing and
             grounding, in [0, 1] (the rest get reward 0 without a trial).
+        trial_gain: Per round, the mean of ``tau' - tau`` over the trialed dreams (nats per token
+            with the logprob evaluator; nan when nothing was trialed): how far the trials miss or
+            clear the reward threshold (``min_improvement``).
         expected_reward: Per round, ``yield_rate * reward_rate`` (0 when nothing was trialed): an
             estimate of the generator's expected reward ``E_{dream ~ LM(.|C)}[r]``, the objective
             ReST-EM raises (SEAL Eq. 1; an unparseable or ungrounded dream counts as reward 0, the
@@ -255,6 +258,7 @@ class DreamReport:
     reward_rate: list[float] = field(default_factory=list)
     yield_rate: list[float] = field(default_factory=list)
     expected_reward: list[float] = field(default_factory=list)
+    trial_gain: list[float] = field(default_factory=list)
     tau_before: float = float("nan")
     tau_after: float = float("nan")
     retention: float = float("nan")
@@ -265,11 +269,11 @@ class DreamReport:
     skipped: str = ""
 
     def to_metrics(self, prefix: str = "dream_") -> dict[str, float]:
-        """Flat float metrics for ``SleepReport.metrics`` (``reward_rate_r<i>``, ``yield_rate_r<i>``, ``expected_reward_r<i>`` per round)."""
+        """Flat float metrics for ``SleepReport.metrics`` (``reward_rate_r<i>``, ``yield_rate_r<i>``, ``expected_reward_r<i>``, ``trial_gain_r<i>`` per round)."""
         out = {f"{prefix}{k}": float(getattr(self, k)) for k in
                ("sampled", "parsed", "trialed", "rewarded", "rows_applied", "rows_changed", "rows_ungrounded", "tau_before", "tau_after", "retention", "seconds", "sft_steps")}
         out[f"{prefix}committed"] = float(self.committed)
-        for name in ("reward_rate", "yield_rate", "expected_reward"):
+        for name in ("reward_rate", "yield_rate", "expected_reward", "trial_gain"):
             out.update({f"{prefix}{name}_r{i}": float(r) for i, r in enumerate(getattr(self, name))})
         out.update({f"{prefix}seconds_{k}": float(v) for k, v in self.stage_seconds.items()})
         return out

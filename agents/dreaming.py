@@ -384,6 +384,8 @@ class Dreaming:
             rep.reward_rate.append(len(won) / len(keep) if keep else float("nan"))  # nan: nothing parsed to trial
             rep.yield_rate.append(sum(bool(d.rows) for d in dreams) / len(dreams) if dreams else 0.0)
             rep.expected_reward.append(rep.yield_rate[-1] * rep.reward_rate[-1] if keep else 0.0)
+            gains = [dreams[i].tau - tau0 for i in keep if math.isfinite(dreams[i].tau)]
+            rep.trial_gain.append(float(np.mean(gains)) if gains else float("nan"))
             if cfg.rest_em and won:
                 s = time.perf_counter()
                 rep.sft_steps += len(self.learn(won, target))

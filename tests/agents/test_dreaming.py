@@ -411,6 +411,7 @@ def test_run_end_to_end_counts_and_switches(engine, monkeypatch):
     metrics = rep.to_metrics()
     assert {"dream_reward_rate_r0", "dream_reward_rate_r1", "dream_seconds", "dream_tau_before"} <= set(metrics)
     assert rep.yield_rate == [1.0, 1.0] and rep.expected_reward == rep.reward_rate  # every dream parsed
+    assert all(math.isfinite(g) for g in rep.trial_gain) and (rep.trial_gain[0] > 0) == (rep.reward_rate[0] > 0)  # one dream text: all trials alike
     assert metrics["dream_expected_reward_r1"] == rep.expected_reward[1] and metrics["dream_yield_rate_r0"] == 1.0
     SleepReport(seconds=1.0, steps=rep.sft_steps, metrics=metrics)  # valid as SleepReport metrics
     one = _dreaming(engine, dreams=2, rest_em=False, random_expert=False).run(MEMORIES, QUERIES, target)
@@ -420,7 +421,7 @@ def test_run_end_to_end_counts_and_switches(engine, monkeypatch):
     monkeypatch.setattr("agents.dreaming.parse_dream", lambda text, template, max_rows: [])
     empty = d.run(MEMORIES, QUERIES, target)  # nothing parses: nothing trialed, expected reward 0
     assert empty.trialed == 0 and empty.yield_rate == [0.0, 0.0] and empty.expected_reward == [0.0, 0.0]
-    assert all(math.isnan(r) for r in empty.reward_rate)
+    assert all(math.isnan(r) for r in empty.reward_rate) and all(math.isnan(g) for g in empty.trial_gain)
 
 
 def test_template_and_evaluator_per_family(engine):

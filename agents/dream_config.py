@@ -78,7 +78,10 @@ class DreamingConfig:
             apply step is also rolled back when the greedy exact match on earlier sleeps' answered
             queries (the ``older`` pairs :meth:`agents.dreaming.Dreaming.run` receives; at most
             ``max_eval_queries``, a random subset) falls below ``min_retention`` times its value
-            before the apply. 1.0 (default): it may not fall. 0 = off. Why: tau and its exact-match
+            before the apply. 1.0 (default): it may not fall (in aggregate: one older answer lost and
+            another gained pass). 0 = off. Not ``sleep.min_retention`` (the consolidation's commit
+            threshold on agreement with older replay, 0.25). SEAL agents keep no older queries, so it
+            does nothing for them. Why: tau and its exact-match
             guard only see the day's questions, while the apply trains the newest expert with every
             older expert on. (A first version compared the model's own greedy answers before and
             after instead: on SmolLM2, facts, seeds 0 and 1, 6 Adam steps at lr 1e-3 changed the text
@@ -131,6 +134,10 @@ class DreamingConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        for name in ("lr", "generator_lr", "temperature", "noise_std", "min_improvement", "min_retention"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ValueError(f"{name} must be a number, got {v!r}")
         for name in ("dreams", "trial_steps", "apply_steps", "batch_size", "rounds", "generator_steps",
                      "generator_rank", "dream_tokens", "dreams_per_expert", "max_eval_queries", "max_rows", "context_chars"):
             if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
@@ -150,7 +157,7 @@ class DreamingConfig:
         if not (math.isfinite(self.min_improvement) and self.min_improvement >= 0):
             raise ValueError(f"min_improvement must be a finite number >= 0, got {self.min_improvement}")
         if not (0.0 <= self.min_retention <= 1.0):
-            raise ValueError(f"min_retention must be in [0, 1] (a share of older answers kept), got {self.min_retention}; write e.g. min_retention: 1.0")
+            raise ValueError(f"min_retention must be in [0, 1] (exact match on older queries after / before an apply), got {self.min_retention}")
         if self.template != "auto" and self.template not in TEMPLATES:
             raise ValueError(f"template must be 'auto' or one of {sorted(TEMPLATES)}, got {self.template!r}")
         for name, choices in _CHOICES.items():
@@ -232,7 +239,7 @@ class DreamReport:
             had rows (nothing trialed). Among the *selected* dreams, so it is biased upward.
         yield_rate: Per round, the share of sampled dreams with at least one row after parsing and
             grounding, in [0, 1] (the rest get reward 0 without a trial).
-        trial_gain: Per round, the mean of ``tau' - tau`` over the trialed dreams (nats per token
+        trial_gain: Per round, the mean of ``tau' - tau`` over the trialed dreams whose ``tau'`` is finite (nats per token
             with the logprob evaluator; nan when nothing was trialed): how far the trials miss or
             clear the reward threshold (``min_improvement``).
         expected_reward: Per round, ``yield_rate * reward_rate`` (0 when nothing was trialed): an

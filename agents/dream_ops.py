@@ -1,7 +1,8 @@
 """The model operations Dreaming is built from (:mod:`agents.dreaming`), as functions of an engine.
 
 A *row* is ``(prompt ids, completion ids)``: token ids of a rendered prompt and of the text the model
-should continue it with. Every function reads or trains ``engine.model`` in place, under a *mode*: a
+should continue it with; every function expects non-empty completions, and the losses a non-empty
+list of rows (``Dreaming`` drops empty ones before calling them). Every function reads or trains ``engine.model`` in place, under a *mode*: a
 zero-argument callable returning a context manager that sets which experts are on and trainable
 (``DreamTarget.student``). Logprobs are natural-log (nats); losses are token means.
 

@@ -45,7 +45,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -346,13 +346,19 @@ class Dreaming:
             target: The consolidated level (see :func:`expert_target`).
             teacher: Answers dreamed questions from the memories (``config.answers == "teacher"``);
                 None = the dreams' own answers are trained on (SEAL).
-            older: Earlier sleeps' queries as ``(question, feedback answer)`` pairs: the apply step
-                must keep their greedy exact match (``config.min_retention``); empty = not checked.
+            older: Earlier sleeps' queries as ``(question, feedback answer)`` pairs (or a mapping
+                question -> answer, as ``SleepAgent.answers``): the apply step must keep their greedy
+                exact match (``config.min_retention``); empty = not checked; a pair whose answer is
+                None or blank is skipped.
+
+        Raises:
+            TypeError: ``older`` is not pairs of strings (checked before anything runs).
 
         Returns:
             The :class:`DreamReport`; ``skipped`` says why nothing ran (no evaluator / no memories).
         """
         t0, cfg, rep = time.perf_counter(), self.config, DreamReport()
+        older = _older_pairs(older)
         stages = dict.fromkeys(("generate", "select", "trial", "learn", "apply"), 0.0)
         tau_rows = self.evaluator(memories, queries)
         if not tau_rows or not memories:
@@ -419,3 +425,18 @@ class Dreaming:
             for d, s in zip(dst, state[name]):
                 d.copy_(s)
         self.rng.bit_generator.state = state["rng"]
+
+
+def _older_pairs(older) -> list[tuple[str, str]]:
+    """``older`` as a list of ``(question, answer)``; a mapping is read as question -> answer.
+
+    Raises:
+        TypeError: an item is not a (str, str | None) pair.
+    """
+    items = list(older.items()) if isinstance(older, Mapping) else list(older or ())
+    for item in items:
+        if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)
+                and (item[1] is None or isinstance(item[1], str))):
+            raise TypeError(f"older must hold (question, answer) pairs of strings (answer may be None), got {item!r}; "
+                            "pass e.g. [('Where does Ann live?', 'Rome')] or a dict question -> answer")
+    return [(q, a) for q, a in items]

@@ -16,22 +16,39 @@ from sleep_env.errors import SleepEnvError
 __all__ = ["main"]
 
 
-def _fmt(x) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
+def _fmt(x, spec: str = ".2f") -> str:
+    """A summary value as text: "-" when missing (None), "nan", a number with ``spec``, else ``str``."""
+    if x is None:
+        return "-"
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return str(x)
+    if isinstance(x, float) and math.isnan(x):
         return "nan"
-    if isinstance(x, float):
-        return f"{x:+.2f}" if x < 0 else f"{x:.2f}"
-    return str(x)
+    if isinstance(x, int) and spec == ".2f":
+        return str(x)
+    return f"{x:+{spec}}" if x < 0 and spec == ".2f" else f"{x:{spec}}"
+
+
+def _item(x) -> str:
+    """A list entry: JSON null inside a per-round / per-sleep list is an undefined value, "nan"."""
+    return "nan" if x is None else _fmt(x)
+
+
+def _seq(xs, sep: str = " / ") -> str:
+    """A per-round / per-sleep list as "a / b / c" ("-" when missing or empty)."""
+    if not isinstance(xs, (list, tuple)) or not xs:
+        return "-" if xs in (None, [], ()) else _fmt(xs)
+    return sep.join(_item(x) for x in xs)
 
 
 def print_summary(summary: dict) -> None:
-    """Print the per-agent table of a run summary."""
+    """Print the per-agent table of a run summary ("-" for a key the summary does not have)."""
     cols = ["closed-book acc", "BWT", "FWT", "forgetting", "wake query acc", "sleeps", "s asleep", "in-context acc per sleep"]
     keys = ["closed_book_final_acc", "bwt", "fwt", "forgetting", "wake_query_acc", "sleeps", "seconds_asleep"]
     rows = []
     for name, m in summary["agents"].items():
-        ic = " ".join(f"{v:.2f}" for v in m.get("in_context_acc_per_sleep", []))
-        vals = ["-" if k not in m else _fmt(m[k]) if k != "seconds_asleep" else f"{m[k]:.0f}" for k in keys]  # "-": not in the summary
+        ic = _seq(m.get("in_context_acc_per_sleep"), " ")
+        vals = [_fmt(m.get(k), ".0f" if k == "seconds_asleep" else ".2f") for k in keys]
         rows.append([name] + vals + [ic])
     head = ["agent"] + cols
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
@@ -42,12 +59,11 @@ def print_summary(summary: dict) -> None:
         print(line(r))
     for name, m in summary["agents"].items():  # agents with Dreaming: its learning signal and cost
         if "dream_reward_rate_per_round" in m:
-            rates = " / ".join(_fmt(x) for x in m["dream_reward_rate_per_round"])
-            expected = " / ".join(_fmt(x) for x in m.get("dream_expected_reward_per_round", []))
-            print(f"{name}: Dreaming in {m.get('dream_sleeps', 0)} sleeps, reward rate per ReST-EM round {rates}"
-                  + (f" (expected reward {expected})" if expected else "") + ", "
-                  f"applies kept {m.get('dream_applies_committed', 0)}, seconds consolidation / Dreaming "
-                  f"{m.get('seconds_consolidation', 0):.0f} / {m.get('seconds_dreaming', 0):.0f}")
+            expected = m.get("dream_expected_reward_per_round")
+            print(f"{name}: Dreaming in {_fmt(m.get('dream_sleeps'))} sleeps, reward rate per ReST-EM round "
+                  f"{_seq(m['dream_reward_rate_per_round'])}" + (f" (expected reward {_seq(expected)})" if expected is not None else "")
+                  + f", applies kept {_fmt(m.get('dream_applies_committed'))}, seconds consolidation / Dreaming "
+                  f"{_fmt(m.get('seconds_consolidation'), '.0f')} / {_fmt(m.get('seconds_dreaming'), '.0f')}")
 
 
 def _is_compare_config(path: Path) -> bool:

@@ -572,3 +572,18 @@ def test_adam_sft_changes_only_the_given_params_and_leaves_no_grad(setup):
     other = [k for k in range(mem.blocks[0].A.shape[0]) if k != slot]
     assert other and all(torch.equal(after[k][other], before[k][other]) for k in trained)  # only the target's slot
     assert all(p.grad is None for p in engine.model.parameters())
+
+
+def test_min_retention_and_older_inputs_are_checked(setup):
+    for bad in (True, "high", None, -0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="min_retention"):
+            DreamingConfig(min_retention=bad)
+    engine, _, _, target = setup
+    d = _dreaming(engine, dreams=1, rounds=1)
+    for bad in ([("q", 5)], [("q", "a", "b")], ["q"], [(1, "a")]):
+        with pytest.raises(TypeError, match="older must hold"):
+            d.run(MEMORIES, QUERIES, target, older=bad)
+    from agents.dreaming import _older_pairs
+
+    assert _older_pairs({"q1": "a1", "q2": None}) == [("q1", "a1"), ("q2", None)]  # SleepAgent.answers works as is
+    assert _older_pairs(None) == [] and _older_pairs((("q", "a"),)) == [("q", "a")]

@@ -107,7 +107,7 @@ def test_summary_accepts_the_summary_file_itself(tmp_path, capsys) -> None:
     assert main(["summary", str(path)]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith("agent") and "sleep" in out
-    assert out.splitlines()[2].split()[1:] == ["-", "-", "-", "-", "-", "2", "1"]  # keys not in the file show "-", not nan
+    assert out.splitlines()[2].split()[1:] == ["-", "-", "-", "-", "-", "2", "1", "-"]  # keys not in the file show "-", not nan
     assert main(["summary", str(tmp_path)]) == 0  # the run directory still works
     assert capsys.readouterr().out == out
 
@@ -126,6 +126,18 @@ def test_summary_prints_the_dreaming_line_for_agents_that_dreamt(tmp_path, capsy
                          "(expected reward 0.50 / 0.75 / 0.00), "
                          "applies kept 2, seconds consolidation / Dreaming 511 / 1187")
     assert not any(ln.startswith("in-context:") for ln in lines)
+
+
+def test_summary_prints_odd_values_instead_of_failing(tmp_path, capsys) -> None:
+    path = tmp_path / "summary.json"
+    agents = {"seal": {"acc": 0.5, "seconds_asleep": None, "in_context_acc_per_sleep": [None, 0.5], "sleeps": 2,
+                       "dream_reward_rate_per_round": [], "dream_expected_reward_per_round": 0.5, "seconds_dreaming": 12.4}}
+    path.write_text(json.dumps({"agents": agents}))
+    assert main(["summary", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].split()[1:] == ["-", "-", "-", "-", "-", "2", "-", "nan", "0.50"]
+    assert lines[-1] == ("seal: Dreaming in - sleeps, reward rate per ReST-EM round - (expected reward 0.50), "
+                         "applies kept -, seconds consolidation / Dreaming - / 12")
 
 
 @pytest.mark.parametrize("text", ["", "\n", "# nothing set yet\n"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,18 +13,12 @@ from agents.dreaming import (
     Dreaming,
     DreamingConfig,
     expert_target,
-    gradient_alignment,
-    grounded,
-    load_dreaming_config,
     relabel,
-    parse_dream,
-    select_dreams,
 )
 from agents.memory.experts import ExpertConfig, ExpertMemory
 from agents.seal import SEALAgent
 from sleep_env.types import SleepReport, SleepWindow
 
-CONFIGS = Path(__file__).resolve().parents[2] / "examples" / "configs"
 Q = "Question: Where does Ann live?\nAnswer: Ann lives in"
 MEMORIES = ("Ann lives in Rome.", "Bob lives in Oslo.")
 QUERIES = ((Q, "Rome"),)
@@ -62,107 +55,6 @@ def _identical(a: dict, b: dict) -> bool:
 ALIGNED = [(Q, "Rome")]
 CONFLICT = [(Q, "Oslo and Bergen")]
 UNRELATED = [("Question: What colour is the sky?\nAnswer:", "xq 7 7 7")]
-
-
-# -- pure functions ------------------------------------------------------------------------------------------
-def test_gradient_alignment_values():
-    g, r = torch.tensor([1.0, 0.0]), torch.tensor([2.0, 0.0])
-    assert gradient_alignment(g, r) == pytest.approx(1.0)
-    assert gradient_alignment(torch.tensor([0.0, 3.0]), r) == pytest.approx(0.0)
-    assert gradient_alignment(-g, r) == pytest.approx(-1.0)
-    assert gradient_alignment(g, r, "dot") == pytest.approx(2.0)
-    assert gradient_alignment(torch.tensor([3.0, 4.0]), r, "norm") == pytest.approx(5.0)
-    assert gradient_alignment(torch.zeros(2), r) == 0.0
-    assert gradient_alignment(torch.tensor([float("nan"), 0.0]), r) == float("-inf")
-    with pytest.raises(ValueError, match="kind"):
-        gradient_alignment(g, r, "bogus")
-
-
-def test_select_dreams_keeps_topk_plus_b_random():
-    scores = [0.1, 0.9, float("-inf"), 0.5, 0.3, 0.2]
-    for seed in range(5):
-        keep = select_dreams(scores, 2, 2, np.random.default_rng(seed))
-        assert len(keep) == 4 and len(set(keep)) == 4
-        assert keep[:2] == [1, 3]  # the top-2 by score, best first
-        assert set(keep[2:]) <= {0, 2, 4, 5}
-    assert select_dreams(scores, 10, 3, np.random.default_rng(0)) == [1, 3, 4, 5, 0, 2]  # capped at len
-    assert select_dreams([0.2, 0.1], 0, 1, np.random.default_rng(0)) in ([0], [1])
-
-
-def test_parse_dream_never_raises_and_reads_each_template():
-    text = "Question: Where does Ann live?\nAnswer: Ann lives in Rome.\nQuestion: Who lives in Oslo?\nAnswer: Bob"
-    assert parse_dream(text, "qa") == [("Question: Where does Ann live?\nAnswer:", "Ann lives in Rome."),
-                                       ("Question: Who lives in Oslo?\nAnswer:", "Bob")]
-    assert parse_dream("Q: Who is Ann?\nThe answer is a baker\nQuestion: x?\nWhatever", "qa") == [
-        ("Question: Who is Ann?\nAnswer:", "a baker")]
-    assert parse_dream("1. Ann lives in Rome.\n2. Rome\n- Bob likes the sea", "implications") == [
-        ("Recall what you know.\nAnswer:", "Ann lives in Rome."), ("Recall what you know.\nAnswer:", "Bob likes the sea")]
-    arc = parse_dream("Input:\n01\n10\nOutput:\n10\n01\n", "arc")
-    assert len(arc) == 1 and arc[0][1] == "10\n01" and "01\n10" in arc[0][0]
-    # question and answer on one line after "?" (SmolLM2-135M writes this), several pairs in a row
-    assert parse_dream("Question: Where does Ann live? Answer: Rome Question: Who? Answer: Bob lives in Oslo\n", "qa") == [
-        ("Question: Where does Ann live?\nAnswer:", "Rome"), ("Question: Who?\nAnswer:", "Bob lives in Oslo")]
-    assert parse_dream("Question: Is it Ann. Answer: no", "qa") == []  # one line without "?" is not a pair
-    for garbage in ("", "\x00\x01 ??", "Question: only a question", "Answer: x", None, 42):
-        for template in ("qa", "arc"):
-            assert parse_dream(garbage, template) == []
-    assert len(parse_dream("\n".join(f"line number {i} here" for i in range(20)), "implications", max_rows=3)) == 3
-
-
-def test_grounded_keeps_what_one_memory_line_states():
-    memories = ("Kailgul Griwood has a pet owl.\nNarnoun Garcroft lives in Kaidousvale.",
-                "Question: What does Prosbak Locroft do for a living?\nAnswer: Prosbak Locroft works as gardener")
-    cases = [
-        ("What pet does Kailgul Griwood have?", "Kailgul Griwood has a pet owl", True),
-        ("What pet does Kailgul Griwood have?", "Kailgul Griwood has a pet cat", False),  # a dreamt pet
-        ("Where does Narnoun Garcroft live?", "Narnoun Garcroft lives in Kaidusvale", False),  # misspelt town
-        ("Where does Narnoun Garcroft live?", "Kaidousvale", True),
-        ("What is Prosbak Locroft's job?", "gardener", True),  # an answered query in the memory counts
-        ("What is Prosbak Locroft's job?", "Narnoun Garcroft", False),  # another line's words
-        ("Where does Prosbak live?", "Kaidousvale", False),  # right town, wrong person
-        ("Who has an owl?", "Kailgul Griwood", True),
-        ("Who has an owl?", "Narnoun Garcroft", False),
-        ("Where does Narnoun Garcroft live?", "Narnoun Garcroft", False),  # claims nothing new
-    ]
-    assert [grounded(q, a, memories) for q, a, _ in cases] == [want for _, _, want in cases]
-    assert grounded("Where?", "Rome", ()) is False
-
-
-def test_config_validation_names_the_field():
-    for kw, field in [({"dreams": 0}, "dreams"), ({"lr": 0.0}, "lr"), ({"top_k": 0, "random_extra": 0}, "top_k"),
-                      ({"template": "poem"}, "template"), ({"evaluator": "f1"}, "evaluator"),
-                      ({"min_improvement": -1.0}, "min_improvement"), ({"random_extra": -1}, "random_extra"),
-                      ({"answers": "oracle"}, "answers"), ({"apply_guard": "none"}, "apply_guard"),
-                      ({"grounding": "model"}, "grounding")]:
-        with pytest.raises(ValueError, match=field):
-            DreamingConfig(**kw)
-
-
-def test_paper_example_configs_load():
-    squad = load_dreaming_config(CONFIGS / "dreaming_squad.yaml")
-    arc = load_dreaming_config(CONFIGS / "dreaming_arc.yaml")
-    assert squad.dreams == 5 and squad.template == "implications"
-    assert arc.dreams == 60 and arc.top_k + arc.random_extra == 60 - 45 and arc.template == "arc"
-    facts = load_dreaming_config(CONFIGS / "dreaming_facts.yaml")
-    assert facts.template == "qa"
-
-
-def test_load_dreaming_config_names_a_bad_key(tmp_path):
-    path = tmp_path / "d.yaml"
-    path.write_text("dreaming: {lr: 1e-3, generator_lr: 5.0e-4}\n")  # YAML 1.1 reads 1e-3 as a string
-    assert load_dreaming_config(path).lr == 0.001 and load_dreaming_config(path).generator_lr == 0.0005
-    path.write_text("dreaming: {lr: fast}\n")
-    with pytest.raises(ValueError, match=r"dreaming\.lr must be a number, got 'fast'"):
-        load_dreaming_config(path)
-    path.write_text("dreaming: {seed: -1}\n")
-    with pytest.raises(ValueError, match=r"d\.yaml: dreaming: seed must be an int >= 0, got -1"):
-        load_dreaming_config(path)
-    path.write_text("dreaming: {dreams: 3, dreamz: 4}\n")
-    with pytest.raises(ValueError, match="dreamz"):
-        load_dreaming_config(path)
-    path.write_text("sleep: {steps: 3}\n")
-    with pytest.raises(ValueError, match="dreaming"):
-        load_dreaming_config(path)
 
 
 # -- stages on the tiny model -------------------------------------------------------------------------------
@@ -574,10 +466,7 @@ def test_adam_sft_changes_only_the_given_params_and_leaves_no_grad(setup):
     assert all(p.grad is None for p in engine.model.parameters())
 
 
-def test_min_retention_and_older_inputs_are_checked(setup):
-    for bad in (True, "high", None, -0.1, 1.5, float("nan")):
-        with pytest.raises(ValueError, match="min_retention"):
-            DreamingConfig(min_retention=bad)
+def test_older_inputs_are_checked(setup):
     engine, _, _, target = setup
     d = _dreaming(engine, dreams=1, rounds=1)
     for bad in ([("q", 5)], [("q", "a", "b")], ["q"], [(1, "a")]):

@@ -83,10 +83,9 @@ class DreamingConfig:
             threshold on agreement with older replay, 0.25). SEAL agents keep no older queries, so it
             does nothing for them. Why: tau and its exact-match
             guard only see the day's questions, while the apply trains the newest expert with every
-            older expert on. (A first version compared the model's own greedy answers before and
-            after instead: on SmolLM2, facts, seeds 0 and 1, 6 Adam steps at lr 1e-3 changed the text
-            of 17-50% of them and all four later applies were rolled back, including one that the
-            unguarded run had committed with a probe gained.)
+            older expert on. (A first version compared the model's own greedy answers before and after
+            instead: on SmolLM2, facts, seeds 0 and 1, 6 Adam steps at lr 1e-3 changed the text of
+            17-50% of them and all four later applies were rolled back; docs/dreaming.md.)
         min_improvement: Reward needs ``tau' - tau > min_improvement`` (nats/token or accuracy), >= 0.
         max_eval_queries: Cap on tau's queries (a random subset), >= 1.
         max_rows: Cap on SFT rows parsed from one dream, >= 1.

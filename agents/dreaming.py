@@ -59,7 +59,6 @@ from agents.dream_parts import (
     _demos,
     expert_target,
     gradient_alignment,
-    _norm,
     grounded,
     parse_dream,
     qa_text,
@@ -380,15 +379,16 @@ class Dreaming:
             stages["trial"] += time.perf_counter() - s
             won = [dreams[i] for i, r in zip(keep, rewards) if r]
             accepted += won
+            usable = sum(bool(d.rows) for d in dreams)
             rep.sampled += len(dreams)
-            rep.parsed += sum(bool(d.rows) for d in dreams)
+            rep.parsed += usable
             rep.rows_changed += sum(d.changed for d in dreams)
             rep.rows_ungrounded += sum(d.ungrounded for d in dreams)
             rep.trialed += len(keep)
             rep.rewarded += len(won)
             rep.sft_steps += cfg.trial_steps * len(keep)
             rep.reward_rate.append(len(won) / len(keep) if keep else float("nan"))  # nan: nothing parsed to trial
-            rep.yield_rate.append(sum(bool(d.rows) for d in dreams) / len(dreams) if dreams else 0.0)
+            rep.yield_rate.append(usable / len(dreams) if dreams else 0.0)
             rep.expected_reward.append(rep.yield_rate[-1] * rep.reward_rate[-1] if keep else 0.0)
             gains = [dreams[i].tau - tau0 for i in keep if math.isfinite(dreams[i].tau)]
             rep.trial_gain.append(float(np.mean(gains)) if gains else float("nan"))

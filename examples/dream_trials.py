@@ -22,7 +22,6 @@ import argparse
 import json
 import time
 
-import numpy as np
 import torch
 
 from agents.dream_ops import adam_sft, flat_grad, sft_loss, tau_loss

@@ -16,12 +16,9 @@ from agents.dreaming import (
     relabel,
 )
 from agents.memory.experts import ExpertConfig, ExpertMemory
-from agents.seal import SEALAgent
-from sleep_env.types import SleepReport, SleepWindow
+from sleep_env.types import SleepReport
+from tests.agents.dream_testkit import MEMORIES, QUERIES, Q, _parseable
 
-Q = "Question: Where does Ann live?\nAnswer: Ann lives in"
-MEMORIES = ("Ann lives in Rome.", "Bob lives in Oslo.")
-QUERIES = ((Q, "Rome"),)
 
 
 @pytest.fixture
@@ -121,12 +118,16 @@ def test_trial_isolation_and_reward_iff_tau_improves(setup):
     assert not bool(mem.blocks[0].trainable.any())  # the student mode restored the trainable masks
 
 
-def test_apply_commits_improvements_and_rolls_back_regressions(setup, monkeypatch):
+def _apply_setup(setup):
+    """(engine, target, a Dreaming with 10 apply steps at lr 3e-2, tau's rows, tau before, the model's state)."""
     engine, _, _, target = setup
     d = _dreaming(engine, apply_steps=10, lr=3e-2)
     tau_rows = d.evaluator(MEMORIES, QUERIES)
-    tau0 = d.tau(tau_rows, target)
-    before = _state(engine.model)
+    return engine, target, d, tau_rows, d.tau(tau_rows, target), _state(engine.model)
+
+
+def test_apply_commits_improvements_and_rolls_back_regressions(setup, monkeypatch):
+    engine, target, d, tau_rows, tau0, before = _apply_setup(setup)
     committed, tau1, n, kept = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target)
     assert committed and n == 1 and math.isnan(kept) and tau1 > tau0 and d.tau(tau_rows, target) == tau1
     assert not _identical(before, _state(engine.model))
@@ -147,11 +148,7 @@ def test_apply_commits_improvements_and_rolls_back_regressions(setup, monkeypatc
 
 
 def test_apply_guard_rolls_back_when_an_answer_flips_although_tau_rises(setup, monkeypatch):
-    engine, _, _, target = setup
-    d = _dreaming(engine, apply_steps=10, lr=3e-2)
-    tau_rows = d.evaluator(MEMORIES, QUERIES)
-    tau0 = d.tau(tau_rows, target)
-    before = _state(engine.model)
+    engine, target, d, tau_rows, tau0, before = _apply_setup(setup)
     calls = iter([1.0, 0.0])  # exact match before the apply, then after it: one answer lost
     monkeypatch.setattr(d, "exact_match", lambda rows, t: next(calls))
     committed, tau1, n, _ = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target)
@@ -167,11 +164,7 @@ OLDER = [("Question: Where does Bob live?\nAnswer: Bob lives in", "Oslo"), ("Que
 
 
 def test_apply_rolls_back_when_older_answers_are_lost(setup, monkeypatch):
-    engine, _, _, target = setup
-    d = _dreaming(engine, apply_steps=10, lr=3e-2)
-    tau_rows = d.evaluator(MEMORIES, QUERIES)
-    tau0 = d.tau(tau_rows, target)
-    before = _state(engine.model)
+    engine, target, d, tau_rows, tau0, before = _apply_setup(setup)
     older_prompts = {d.fmt.render(q) for q, _ in OLDER}
 
     def fake_exact(seq):  # tau's queries: always 1.0; the older ones: values from seq (before, after)
@@ -282,12 +275,6 @@ def test_random_expert_picks_an_older_expert(setup):
     assert all(bool(blk.enabled.all()) for blk in mem.blocks)  # restored
 
 
-def _parseable(monkeypatch):
-    """The tiny random model never writes a parseable dream: every dream reads as one statement row."""
-    monkeypatch.setattr("agents.dreaming.parse_dream", lambda text, template, max_rows: [
-        ("Recall what you know.\nAnswer:", "Ann lives in Rome.")])
-
-
 def test_run_end_to_end_counts_and_switches(engine, monkeypatch):
     _parseable(monkeypatch)
     mem = ExpertMemory(engine.model, ExpertConfig(d_low=8, pool_size=2))
@@ -338,93 +325,6 @@ def test_dreaming_state_round_trip(engine):
     bad = {**state, "A": state["A"][:1]}
     with pytest.raises(ValueError, match="generator_rank"):
         d2.load_state_dict(bad)
-
-
-def test_seal_agent_sleeps_and_answers(tiny):
-    from agents.engine import TransformersEngine
-
-    model, tok = tiny
-    agent = SEALAgent(TransformersEngine(model, tok, batch_size=4),
-                      DreamingConfig(dreams=2, top_k=1, random_extra=0, rounds=1, dream_tokens=16, template="implications"),
-                      experts=ExpertConfig(d_low=8, pool_size=1))
-    window = SleepWindow(level=1, memories=MEMORIES, queries=QUERIES, step_budget=10, model_version=0, experience=0)
-    report = agent.sleep(window)
-    assert isinstance(report, SleepReport) and report.metrics["dream_sampled"] == 2.0
-    assert agent.engine.model_version == 1 and agent.sleeps == 1
-    assert len(agent.answer([Q, Q], ["Ann lives in Rome.", ""])) == 2
-    assert agent.act({"kind": 1, "prompt": Q, "context": "", "may_sleep": 1})["sleep"] == 1
-    state = agent.state_dict()
-    agent.load_state_dict(state)
-    with pytest.raises(ValueError, match="SEALAgent"):
-        agent.load_state_dict({"kind": "sleep"})
-    # its Dreaming gets a teacher that reads the memories (used by answers: teacher)
-    from agents.dreaming import DreamReport
-
-    seen = []
-
-    def run(memories, queries, target, *, teacher=None):
-        seen.append(teacher)
-        return DreamReport()
-
-    agent.dreaming.run = run
-    agent.sleep(window)
-    assert seen[0]([Q, "Question: What colour is the sky?\nAnswer:"])[1] == ""  # no memory line about the sky
-
-
-def test_sleep_agent_dreams_after_consolidation(tiny, monkeypatch):
-    _parseable(monkeypatch)
-    from agents import SleepAgent, SleepAgentConfig
-    from agents.engine import TransformersEngine
-
-    model, tok = tiny
-    cfg = SleepAgentConfig(steps=2, batch_size=4, replay_per_batch=1, experts=ExpertConfig(d_low=8, pool_size=2))
-    dreaming = DreamingConfig(dreams=2, top_k=1, random_extra=0, rounds=1, dream_tokens=16, template="implications")
-    agent = SleepAgent(TransformersEngine(model, tok, batch_size=4), cfg, dreaming=dreaming)
-    window = SleepWindow(level=1, memories=MEMORIES, queries=QUERIES, step_budget=10, model_version=0, experience=0)
-    report = agent.sleep(window)
-    m = report.metrics
-    assert m["dream_sampled"] == 2.0 and m["dream_trialed"] == 1.0 and agent.sleeps == 1
-    assert 0 < m["seconds_consolidation"] and 0 < m["seconds_dreaming"]
-    assert m["seconds_consolidation"] + m["seconds_dreaming"] <= report.seconds
-    assert not bool(agent.memory.blocks[0].trainable.any())  # frozen again after dreaming
-    older = []
-    real_run = agent.dreaming.run
-    monkeypatch.setattr(agent.dreaming, "run", lambda *a, **k: older.append(list(k["older"])) or real_run(*a, **k))
-    q2 = "Question: Where does Bob live?\nAnswer: Bob lives in"
-    agent.sleep(SleepWindow(level=1, memories=MEMORIES, queries=((q2, "Oslo"), (Q, "Rome")), step_budget=10, model_version=1, experience=1))
-    assert older == [[]]  # the day's own questions are not "older"
-    assert agent.answers == {Q: "Rome", q2: "Oslo"}  # feedback answers of the consolidated questions
-    agent.prompts[1] = [Q, "Question: an older one?\nAnswer:"]
-    agent.sleep(SleepWindow(level=1, memories=MEMORIES, queries=((q2, "Oslo"),), step_budget=10, model_version=2, experience=2))
-    assert older[-1] == [(Q, "Rome")]  # earlier sleeps' answered questions are guarded (the unanswered one is not)
-    state = agent.state_dict()
-    assert "dreaming" in state and state["answers"] == agent.answers
-    agent.answers = {}
-    agent.load_state_dict(state)
-    assert agent.answers == state["answers"]
-    from agents.models import tiny_model, tiny_tokenizer
-
-    plain = SleepAgent(TransformersEngine(tiny_model(seed=0), tiny_tokenizer(), batch_size=4), cfg)
-    assert plain.dreaming is None and "dreaming" not in plain.state_dict()
-    assert not any(k.startswith("dream_") for k in plain.sleep(window).metrics)
-
-
-def test_sleep_agent_context_teacher_reads_the_memories_and_refuses_to_guess(tiny, monkeypatch):
-    from agents import SleepAgent, SleepAgentConfig
-    from agents.engine import TransformersEngine
-
-    model, tok = tiny
-    agent = SleepAgent(TransformersEngine(model, tok, batch_size=4), SleepAgentConfig(experts=ExpertConfig(d_low=8, pool_size=2)))
-    seen = []
-
-    def answer(prompts, contexts, *, router=None):
-        seen.append((tuple(contexts), router))
-        return [f"a{i}" for i in range(len(prompts))]
-
-    monkeypatch.setattr(agent, "answer", answer)
-    teach = agent.context_teacher(MEMORIES)
-    assert teach([Q, "Question: What colour is the sky?\nAnswer:"]) == ["a0", ""]  # no memory line about the sky
-    assert seen == [(("Ann lives in Rome.\nBob lives in Oslo.",) * 2, "never")]  # the experts stay off
 
 
 def test_rest_em_imitates_only_the_grounded_rows_of_a_dream(setup, monkeypatch):

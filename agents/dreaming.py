@@ -45,7 +45,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -351,13 +351,18 @@ class Dreaming:
                 None or blank is skipped.
 
         Raises:
-            TypeError: ``older`` is not pairs of strings (checked before anything runs).
+            TypeError: ``memories`` is not a sequence of strings, or ``queries`` / ``older`` are not
+                (question, answer) pairs (checked before anything runs).
 
         Returns:
             The :class:`DreamReport`; ``skipped`` says why nothing ran (no evaluator / no memories).
         """
         t0, cfg, rep = time.perf_counter(), self.config, DreamReport()
         older = _older_pairs(older)
+        queries = _pairs("queries", queries)
+        if isinstance(memories, str) or not all(isinstance(m, str) for m in memories):
+            raise TypeError(f"memories must be a sequence of strings (SleepWindow.memories), got {memories!r}; "
+                            "pass e.g. ('Ann lives in Rome.',)")
         stages = dict.fromkeys(("generate", "select", "trial", "learn", "apply"), 0.0)
         tau_rows = self.evaluator(memories, queries)
         if not tau_rows or not memories:
@@ -428,15 +433,22 @@ class Dreaming:
 
 
 def _older_pairs(older) -> list[tuple[str, str]]:
-    """``older`` as a list of ``(question, answer)``; a mapping is read as question -> answer.
+    """``older`` as a list of ``(question, answer)``; a mapping is read as question -> answer; None = none.
 
     Raises:
-        TypeError: an item is not a (str, str | None) pair.
+        TypeError: ``older`` is not a collection of (str, str | None) pairs.
     """
-    items = list(older.items()) if isinstance(older, Mapping) else list(older or ())
-    for item in items:
+    return _pairs("older", [] if older is None else older.items() if isinstance(older, Mapping) else older)
+
+
+def _pairs(name: str, items) -> list[tuple[str, str | None]]:
+    """``items`` as a list of ``(str, str | None)`` pairs, or a TypeError naming ``name``, the item and the fix."""
+    fix = f"pass e.g. {name}=[('Where does Ann live?', 'Rome')]"
+    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+        raise TypeError(f"{name} must be a collection of (question, answer) pairs, got {items!r}; {fix}")
+    out = list(items)
+    for item in out:
         if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)
                 and (item[1] is None or isinstance(item[1], str))):
-            raise TypeError(f"older must hold (question, answer) pairs of strings (answer may be None), got {item!r}; "
-                            "pass e.g. [('Where does Ann live?', 'Rome')] or a dict question -> answer")
-    return [(q, a) for q, a in items]
+            raise TypeError(f"{name} must hold (question, answer) pairs of strings (answer may be None), got {item!r}; {fix}")
+    return [(q, a) for q, a in out]

@@ -369,9 +369,15 @@ def test_adam_sft_changes_only_the_given_params_and_leaves_no_grad(setup):
 def test_older_inputs_are_checked(setup):
     engine, _, _, target = setup
     d = _dreaming(engine, dreams=1, rounds=1)
-    for bad in ([("q", 5)], [("q", "a", "b")], ["q"], [(1, "a")]):
-        with pytest.raises(TypeError, match="older must hold"):
+    for bad in ([("q", 5)], [("q", "a", "b")], ["q"], [(1, "a")], 5, "abc"):
+        with pytest.raises(TypeError, match="older must"):
             d.run(MEMORIES, QUERIES, target, older=bad)
+    for bad in (None, [(Q, 5)], [Q], "abc"):
+        with pytest.raises(TypeError, match="queries must"):
+            d.run(MEMORIES, bad, target)
+    for bad in ("Ann lives in Rome.", [1, 2]):
+        with pytest.raises(TypeError, match="memories must"):
+            d.run(bad, QUERIES, target)
     from agents.dreaming import _older_pairs
 
     assert _older_pairs({"q1": "a1", "q2": None}) == [("q1", "a1"), ("q2", None)]  # SleepAgent.answers works as is

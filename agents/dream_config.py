@@ -29,6 +29,8 @@ class DreamingConfig:
         dreams: m, dreams sampled per round, >= 1 (paper: 5 per SQuAD passage, 60 per ARC task).
         top_k: Dreams kept by gradient score, >= 0 (paper's ARC: 60 - 45 rejected = 15 kept).
         random_extra: b, further dreams kept at random for diversity, >= 0; ``top_k + random_extra >= 1``.
+            A round keeps at most the dreams that parsed, so ``top_k + random_extra >= dreams`` is
+            allowed and trials every parsed dream (no selection; each one pays a trial).
         trial_steps: Adam steps of each trial fine-tune on one dream, >= 1 (SEAL inner loop; small
             because every kept dream pays it).
         lr: Adam learning rate of trials and of the apply step, > 0. Measured with

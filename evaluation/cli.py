@@ -20,13 +20,18 @@ def _fmt(x, spec: str = ".2f") -> str:
     """A summary value as text: "-" when missing (None), "nan", a number with ``spec``, else ``str``."""
     if x is None:
         return "-"
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
+    if not _number(x):
         return str(x)
     if isinstance(x, float) and math.isnan(x):
         return "nan"
     if isinstance(x, int) and spec == ".2f":
         return str(x)
     return f"{x:+{spec}}" if x < 0 and spec == ".2f" else f"{x:{spec}}"
+
+
+def _number(x) -> bool:
+    """True for an int or float that is not a bool (nan included: an undefined metric is a number)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 def _item(x) -> str:
@@ -44,12 +49,15 @@ def _seq(xs, sep: str = " / ") -> str:
 def print_summary(summary: dict) -> None:
     """Print the per-agent table of a run summary ("-" for a key the summary does not have)."""
     cols = ["closed-book acc", "BWT", "FWT", "forgetting", "wake query acc", "sleeps", "s asleep", "in-context acc per sleep"]
-    keys = ["closed_book_final_acc", "bwt", "fwt", "forgetting", "wake_query_acc", "sleeps", "seconds_asleep"]
-    rows = []
+    keys = ["acc", "bwt", "fwt", "forgetting", "wake_query_acc", "sleeps", "seconds_asleep"]
+    rows, odd = [], []
     for name, m in summary["agents"].items():
+        m = dict(m)
+        m.setdefault("acc", m.get("closed_book_final_acc"))  # the same number under its older name
         ic = _seq(m.get("in_context_acc_per_sleep"), " ")
         vals = [_fmt(m.get(k), ".0f" if k == "seconds_asleep" else ".2f") for k in keys]
         rows.append([name] + vals + [ic])
+        odd += [f"agents.{name}.{k} = {m[k]!r}" for k in keys if m.get(k) is not None and not _number(m[k])]
     head = ["agent"] + cols
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths))  # noqa: E731
@@ -57,6 +65,8 @@ def print_summary(summary: dict) -> None:
     print("  ".join("-" * w for w in widths))
     for r in rows:
         print(line(r))
+    if odd:
+        print(f"note: not a number (shown as written; was the summary edited?): {', '.join(odd)}")
     for name, m in summary["agents"].items():  # agents with Dreaming: its learning signal and cost
         if "dream_reward_rate_per_round" in m:
             expected = m.get("dream_expected_reward_per_round")

@@ -178,7 +178,7 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
             # only an empty ``sleep:`` means defaults; ``sleep: off`` (False) must not (CASES C14)
             kwargs[key] = _build(SleepSettings, {} if value is None else value, prefix=f"{prefix}{key}.")
         else:
-            kwargs[key] = _coerce(f"{prefix}{key}", value, typ)
+            kwargs[key] = _coerce(f"{prefix}{key}", value, typ, fields[key].default)
     try:
         return cls(**kwargs)
     except ValueError as exc:

@@ -101,7 +101,8 @@ def _dreaming_spec(path: str, value: Any) -> dict[str, Any] | None:
         raise ConfigError(f"unknown {path} key(s) {bad}{_did_you_mean(bad[0], fields)}; known: {', '.join(fields)} "
                           "(check the spelling)")
     # the same YAML typing as every other field: "1e-3" is 0.001, 2.0 is the int 2, "off" is not a bool
-    typed = {k: _coerce(f"{path}.{k}", v, fields[k]) for k, v in value.items()}
+    defaults = {f.name: f.default for f in dataclasses.fields(DreamingConfig)}
+    typed = {k: _coerce(f"{path}.{k}", v, fields[k], defaults[k]) for k, v in value.items()}
     try:
         DreamingConfig(**typed)
     except (TypeError, ValueError) as exc:

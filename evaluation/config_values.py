@@ -11,8 +11,12 @@ _FLOAT = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _INT = re.compile(r"^[+-]?\d[\d_]*$")
 
 
-def _coerce(path: str, value: Any, typ: Any) -> Any:
-    """Convert a YAML value to ``typ`` or raise ConfigError naming ``path``."""
+def _coerce(path: str, value: Any, typ: Any, example: Any = None) -> Any:
+    """Convert a YAML value to ``typ`` or raise ConfigError naming ``path``.
+
+    ``example``: a valid value (the field's default) that a float field's fix hint shows, as
+    ``write e.g. <leaf>: <example>``; None = a generic number.
+    """
     name = typ if isinstance(typ, str) else getattr(typ, "__name__", str(typ))
     if name in ("int", int):
         if isinstance(value, bool):
@@ -29,13 +33,14 @@ def _coerce(path: str, value: Any, typ: Any) -> Any:
                 return int(f)
         raise ConfigError(f"{path} must be an integer, got {value!r}; write a whole number such as 3")
     if name in ("float", float):
+        hint = f"{path.split('.')[-1]}: {example}" if isinstance(example, float) else "0.001 or 1e-3"
         if isinstance(value, bool):
-            raise ConfigError(f"{path} must be a number, got {value!r}; write e.g. 0.001")
+            raise ConfigError(f"{path} must be a number, got {value!r}; write e.g. {hint}")
         if isinstance(value, (int, float)):
             return float(value)
         if isinstance(value, str) and _FLOAT.match(value.strip()):
             return float(value)
-        raise ConfigError(f"{path} must be a number, got {value!r}; write e.g. 0.001 or 1e-3")
+        raise ConfigError(f"{path} must be a number, got {value!r}; write e.g. {hint}")
     if name in ("bool", bool):
         if isinstance(value, bool):
             return value

@@ -7,7 +7,8 @@ global step), ``<agent>/lifetime.json`` (written last: the agent's lifetime is c
 ``<agent>/tb/`` (TensorBoard events). While an agent lives, ``<agent>/checkpoint.pt`` is replaced
 atomically at every wake-up (see :mod:`evaluation.checkpoint`); :func:`resume_experiment` continues
 from it and ends with the same ``R`` and summary (up to wall-clock fields) as an uninterrupted run.
-Files are written atomically (temporary file + rename).
+Files are written atomically (temporary file + rename) and are strict JSON: an undefined value (nan,
+e.g. a sleep's ``dream_retention`` when nothing was checked) is ``null``.
 """
 
 from __future__ import annotations
@@ -457,15 +458,17 @@ def _run_agent(name: str, cfg: RunConfig, adir: Path, ckpt: dict | None, *, quie
         entry["active_expert_parameters"] = inner.memory.active_parameters()
     _atomic_save_npy(adir / "R.npy", R)
     _atomic_save_npy(adir / "baseline.npy", b)
-    atomic_write_text(adir / "steps.jsonl", "".join(json.dumps(r.to_dict()) + "\n" for r in record.steps))
+    atomic_write_text(adir / "steps.jsonl", "".join(json.dumps(_json_safe(r.to_dict())) + "\n" for r in record.steps))
     atomic_write_text(adir / "probes.json", json.dumps(probes))
-    atomic_write_text(adir / "lifetime.json", json.dumps(record.to_dict(), indent=1))  # the completion marker
+    # strict JSON: an undefined value (nan) is written as null, as in summary.json
+    atomic_write_text(adir / "lifetime.json", json.dumps(_json_safe(record.to_dict()), indent=1))  # the completion marker
     if (adir / CHECKPOINT_NAME).exists():
         os.unlink(adir / CHECKPOINT_NAME)  # nothing left to continue
     return entry
 
 
 def _json_safe(x: Any) -> Any:
+    """``x`` with every float nan (at any depth of dicts, lists and tuples) replaced by None (JSON null)."""
     if isinstance(x, float) and x != x:
         return None
     if isinstance(x, dict):

@@ -107,7 +107,7 @@ def test_summary_accepts_the_summary_file_itself(tmp_path, capsys) -> None:
     assert main(["summary", str(path)]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith("agent") and "sleep" in out
-    assert out.splitlines()[2].split()[1:] == ["-", "-", "-", "-", "-", "2", "1", "-"]  # keys not in the file show "-", not nan
+    assert out.splitlines()[2].split()[1:] == ["0.50", "-", "-", "-", "-", "2", "1", "-"]  # keys not in the file show "-", not nan
     assert main(["summary", str(tmp_path)]) == 0  # the run directory still works
     assert capsys.readouterr().out == out
 
@@ -135,9 +135,21 @@ def test_summary_prints_odd_values_instead_of_failing(tmp_path, capsys) -> None:
     path.write_text(json.dumps({"agents": agents}))
     assert main(["summary", str(path)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[2].split()[1:] == ["-", "-", "-", "-", "-", "2", "-", "nan", "0.50"]
+    assert lines[2].split()[1:] == ["0.50", "-", "-", "-", "-", "2", "-", "nan", "0.50"]
     assert lines[-1] == ("seal: Dreaming in - sleeps, reward rate per ReST-EM round - (expected reward 0.50), "
                          "applies kept -, seconds consolidation / Dreaming - / 12")
+
+
+def test_summary_reads_acc_and_flags_values_that_are_not_numbers(tmp_path, capsys) -> None:
+    path = tmp_path / "summary.json"
+    agents = {"old": {"closed_book_final_acc": 0.25, "sleeps": 1},  # a summary with only the older key
+              "odd": {"acc": "lots", "bwt": True, "sleeps": 2.7}}
+    path.write_text(json.dumps({"agents": agents}))
+    assert main(["summary", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].split()[:2] == ["old", "0.25"]
+    assert lines[3].split()[:3] == ["odd", "lots", "True"]
+    assert lines[4] == "note: not a number (shown as written; was the summary edited?): agents.odd.acc = 'lots', agents.odd.bwt = True"
 
 
 @pytest.mark.parametrize("text", ["", "\n", "# nothing set yet\n"])

@@ -242,6 +242,9 @@ def test_range_rules_are_checked_at_load_time_with_the_field_name() -> None:
         ("dreaming: {dreams: 0}", "dreaming: dreams must be an int >= 1, got 0; write e.g. dreaming: {dreams: 8}"),
         ("dreaming: {dreams: 3, temperature: 0.0}", "write e.g. dreaming: {temperature: 0.7}"),
         ("dreaming: {top_k: 0, random_extra: 0}", "write e.g. dreaming: {top_k: 3, random_extra: 1}"),
+        # a float field that is not a number: the hint shows the field's own default
+        ("dreaming: {min_retention: yes}", "dreaming.min_retention must be a number, got True; write e.g. min_retention: 1.0"),
+        ("sleep: {lr: fast}", "sleep.lr must be a number, got 'fast'; write e.g. lr: 0.015"),
     ],
 )
 def test_range_errors_end_with_a_fix_to_write(text: str, fix: str) -> None:

@@ -125,13 +125,19 @@ def test_run_with_dreaming_and_the_seal_agent(tmp_path: Path, capsys, monkeypatc
         "dreaming: {dreams: 2, top_k: 1, random_extra: 0, rounds: 1, grounding: none}\n"
     )
     assert main(["run", str(cfg), "--out", str(tmp_path / "run"), "--quiet", "--no-tensorboard"]) == 0
+    def strict(text):  # the run directory is strict JSON: nan is written as null
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c} in a run file"))
+
     def reports(agent):
-        return json.loads((tmp_path / "run" / agent / "lifetime.json").read_text())["sleep_reports"]
+        for line in (tmp_path / "run" / agent / "steps.jsonl").read_text().splitlines():
+            strict(line)
+        return strict((tmp_path / "run" / agent / "lifetime.json").read_text())["sleep_reports"]
 
     assert [r["metrics"]["dream_sampled"] for r in reports("seal")] == [2, 2]
     sleep = reports("sleep")  # Dreaming follows a committed consolidation only (the tiny model's 2nd is rolled back)
     assert sleep[0]["committed"] and sleep[0]["metrics"]["dream_sampled"] == 2
     assert all(("dream_sampled" in r["metrics"]) == r["committed"] for r in sleep)
+    assert sleep[0]["metrics"]["dream_retention"] is None  # nan (no earlier sleep to guard) -> null
     # the summary splits the sleeps' wall-clock time into consolidation and Dreaming
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())["agents"]["sleep"]
     for part in ("consolidation", "dreaming"):

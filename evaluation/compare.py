@@ -207,7 +207,7 @@ def compare(
     """
     from tqdm import tqdm
 
-    from evaluation.experiment import claim_output_dir
+    from evaluation.rundir import claim_output_dir
 
     if executor not in ("local", "ray"):
         raise SleepEnvError(f"executor must be 'local' or 'ray', got {executor!r}")
@@ -293,9 +293,9 @@ def _num(x: float) -> float | None:
 
 
 def _write(out: Path, result: dict[str, Any]) -> None:
-    from evaluation.experiment import _json_safe, atomic_write_text
+    from evaluation.rundir import atomic_write_text, json_safe
 
-    atomic_write_text(out / "compare.json", json.dumps(_json_safe(result), indent=2))
+    atomic_write_text(out / "compare.json", json.dumps(json_safe(result), indent=2))
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["schedule", "agent", "n", "failed"] + [f"{m}_{s}" for m in TABLE_METRICS for s in ("mean", "lo", "hi")])

@@ -7,8 +7,8 @@ global step), ``<agent>/lifetime.json`` (written last: the agent's lifetime is c
 ``<agent>/tb/`` (TensorBoard events). While an agent lives, ``<agent>/checkpoint.pt`` is replaced
 atomically at every wake-up (see :mod:`evaluation.checkpoint`); :func:`resume_experiment` continues
 from it and ends with the same ``R`` and summary (up to wall-clock fields) as an uninterrupted run.
-Files are written atomically (temporary file + rename) and are strict JSON: an undefined value (nan,
-e.g. a sleep's ``dream_retention`` when nothing was checked) is ``null``.
+Files are written atomically (temporary file + rename) and are strict JSON: an undefined value (nan or inf,
+e.g. a sleep's ``dream_retention`` when nothing was checked) is ``null`` (:mod:`evaluation.rundir`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Protocol, runtime_checkable
@@ -27,6 +26,7 @@ import numpy as np
 from evaluation.checkpoint import CHECKPOINT_NAME, StatefulAgent, load_checkpoint, save_checkpoint
 from evaluation.config import RunConfig, config_to_dict, load_config
 from evaluation.metrics import availability, learning_curve_area, query_score_matrix, summarize
+from evaluation.rundir import atomic_save_npy, atomic_write_text, claim_output_dir, json_safe
 from sleep_env import EnvConfig, FixedInterval, SleepEnv, TaskBoundary, make_schedule, run_lifetime
 from sleep_env.errors import ConfigError, SleepEnvError
 
@@ -50,69 +50,6 @@ class CountsParameters(Protocol):
     def parameter_counts(self) -> dict[str, int]:
         """Return the two counts."""
         ...
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".npy", dir=path.parent)
-    os.close(fd)
-    np.save(tmp, arr)
-    os.replace(tmp, path)
-
-
-def _written_by_us(folder: Path) -> bool:
-    """A run directory (config.json) or a compare directory (compare.json, or runs/ of an interrupted one)."""
-    return (folder / "config.json").is_file() or (folder / "compare.json").is_file() or (folder / "runs").is_dir()
-
-
-def claim_output_dir(out: str | Path, *, force: bool, what: str, also: str = "") -> Path:
-    """Create ``out`` as an empty folder for a new run or comparison (runs never mix).
-
-    Args:
-        out: The folder to write.
-        force: Delete a used folder first: only one sleep-env wrote (a run or compare directory);
-            never a file or any other folder.
-        what: How errors name it (``"run directory"``).
-        also: Extra advice for a used folder (e.g. ``"--resume it, "``).
-
-    Returns:
-        ``out`` as a Path, existing and empty.
-
-    Raises:
-        SleepEnvError: ``out`` is a file, a non-empty folder and ``force`` is not set, or a
-            non-empty folder that sleep-env did not write.
-    """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise SleepEnvError(f"{what} {str(out)!r} is a file, not a folder; pass a folder path to --out "
-                            "(--force never deletes files)")
-    if out.exists() and any(out.iterdir()):
-        if not force:
-            raise SleepEnvError(f"{what} {str(out)!r} already exists and is not empty; pass a new --out, "
-                                f"{also}or --force to overwrite it (runs are never mixed)")
-        if not _written_by_us(out):
-            raise SleepEnvError(f"{what} {str(out)!r} is not empty and was not written by sleep-env (no config.json, "
-                                "compare.json or runs/ in it); --force only replaces sleep-env output: pass a new --out")
-        shutil.rmtree(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SleepEnvError(f"cannot create {what} {str(out)!r} ({exc.strerror}); pass a folder path whose "
-                            "parents are folders you can write") from None
-    return out
 
 
 def build_env_config(cfg: RunConfig) -> EnvConfig:
@@ -331,7 +268,7 @@ def _run_all(cfg: RunConfig, out: Path, *, quiet: bool, tensorboard: bool, summa
         if ckpt is None and adir.exists():
             shutil.rmtree(adir)  # killed before its first wake-up: start its lifetime again
         summary["agents"][name] = _run_agent(name, cfg, adir, ckpt, quiet=quiet, tensorboard=tensorboard)
-        atomic_write_text(out / "summary.json", json.dumps(_json_safe(summary), indent=2))
+        atomic_write_text(out / "summary.json", json.dumps(json_safe(summary), indent=2))
     return summary
 
 
@@ -456,23 +393,12 @@ def _run_agent(name: str, cfg: RunConfig, adir: Path, ckpt: dict | None, *, quie
         entry["active_parameters"], entry["trainable_parameters"] = int(counts["active"]), int(counts["trainable"])
     if agent.routed:
         entry["active_expert_parameters"] = inner.memory.active_parameters()
-    _atomic_save_npy(adir / "R.npy", R)
-    _atomic_save_npy(adir / "baseline.npy", b)
-    atomic_write_text(adir / "steps.jsonl", "".join(json.dumps(_json_safe(r.to_dict())) + "\n" for r in record.steps))
+    atomic_save_npy(adir / "R.npy", R)
+    atomic_save_npy(adir / "baseline.npy", b)
+    atomic_write_text(adir / "steps.jsonl", "".join(json.dumps(json_safe(r.to_dict())) + "\n" for r in record.steps))
     atomic_write_text(adir / "probes.json", json.dumps(probes))
     # strict JSON: an undefined value (nan) is written as null, as in summary.json
-    atomic_write_text(adir / "lifetime.json", json.dumps(_json_safe(record.to_dict()), indent=1))  # the completion marker
+    atomic_write_text(adir / "lifetime.json", json.dumps(json_safe(record.to_dict()), indent=1))  # the completion marker
     if (adir / CHECKPOINT_NAME).exists():
         os.unlink(adir / CHECKPOINT_NAME)  # nothing left to continue
     return entry
-
-
-def _json_safe(x: Any) -> Any:
-    """``x`` with every float nan (at any depth of dicts, lists and tuples) replaced by None (JSON null)."""
-    if isinstance(x, float) and x != x:
-        return None
-    if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
-    return x

@@ -112,7 +112,7 @@ def write_report(run_dir: str | Path) -> Path:
     Raises:
         SleepEnvError: If ``run_dir`` is neither, or its files are damaged.
     """
-    from evaluation.experiment import atomic_write_text
+    from evaluation.rundir import atomic_write_text
 
     d = Path(run_dir)
     if (d / "compare.json").is_file():

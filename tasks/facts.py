@@ -37,45 +37,12 @@ from typing import Sequence
 import numpy as np
 
 from tasks.base import Problem, SeedCache, Task, check_index
+from tasks.names import JOBS, PETS, make_name, make_town, pick
 
 __all__ = ["FactsTask", "normalize_answer", "ATTRIBUTES", "JOBS", "PETS"]
 
 ATTRIBUTES: tuple[str, ...] = ("city", "job", "pet")
 """The attribute kinds a :class:`FactsTask` can ask about."""
-
-JOBS: tuple[str, ...] = (
-    "baker", "pilot", "carpenter", "dentist", "farmer", "florist", "nurse", "plumber",
-    "teacher", "tailor", "chemist", "architect", "librarian", "lawyer", "mechanic", "painter",
-    "butcher", "electrician", "engineer", "journalist", "photographer", "surgeon", "accountant",
-    "gardener",
-)  # fmt: skip
-"""Common one-word professions (24)."""
-
-PETS: tuple[str, ...] = (
-    "cat", "dog", "ferret", "rabbit", "hamster", "parrot", "tortoise", "goldfish", "canary",
-    "lizard", "iguana", "gecko", "hedgehog", "chinchilla", "snake", "frog", "mouse", "rat", "pony",
-    "owl",
-)  # fmt: skip
-"""Common one-word pet animals (20)."""
-
-# Syllable pieces for fictional names (ASCII lowercase letters only). A word is
-# onset + vowel + coda, with simpler consonants inside a word than at its edges.
-_ONSETS = (
-    "b", "br", "d", "dr", "f", "fl", "g", "gr", "h", "k", "kr", "l", "m", "n", "p", "pr", "qu",
-    "r", "s", "sk", "st", "t", "th", "tr", "v", "w", "z",
-)  # fmt: skip
-_MID_ONSETS = ("b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z")
-_VOWELS = ("a", "e", "i", "o", "u", "a", "o", "e", "ai", "ou")
-_MID_CODAS = ("", "", "", "r", "n", "l", "s")
-_END_CODAS = ("", "n", "r", "l", "k", "x", "m", "s", "th", "v")
-_SURNAME_ENDS = (
-    "by", "ton", "well", "wick", "more", "field", "worth", "stone", "dale", "ley", "hart", "croft",
-    "wood", "ridge",
-)  # fmt: skip
-_TOWN_ENDS = (
-    "tow", "ham", "mere", "holm", "stead", "bury", "port", "vale", "thorpe", "ford", "wick", "moor",
-    "gate", "haven",
-)  # fmt: skip
 
 _STUDY = {
     "city": "{name} lives in {value}.",
@@ -130,30 +97,6 @@ def normalize_answer(text: str) -> str:
     text = "".join(ch for ch in text if ch not in _PUNCT)
     text = _ARTICLES.sub(" ", text)
     return " ".join(text.split())
-
-
-def _pick(rng: np.random.Generator, pool: Sequence[str]) -> str:
-    return pool[int(rng.integers(len(pool)))]
-
-
-def _head(rng: np.random.Generator) -> str:
-    """Draw a word's first syllable: onset + vowel + (simple) coda, e.g. "zor" or "bras"."""
-    return _pick(rng, _ONSETS) + _pick(rng, _VOWELS) + _pick(rng, _MID_CODAS)
-
-
-def _make_name(rng: np.random.Generator) -> str:
-    """Draw one fictional full name, e.g. "Zorvak Quilby" (two capitalised ASCII words)."""
-    first = _head(rng) + _pick(rng, _MID_ONSETS) + _pick(rng, _VOWELS) + _pick(rng, _END_CODAS)
-    last = _head(rng) + _pick(rng, _SURNAME_ENDS)
-    return f"{first.capitalize()} {last.capitalize()}"
-
-
-def _make_town(rng: np.random.Generator) -> str:
-    """Draw one fictional town name, e.g. "Brastow" (one capitalised ASCII word)."""
-    stem = _head(rng)
-    if rng.random() < 0.5:
-        stem += _pick(rng, _MID_ONSETS) + _pick(rng, _VOWELS) + _pick(rng, _MID_CODAS)
-    return (stem + _pick(rng, _TOWN_ENDS)).capitalize()
 
 
 _check_index = check_index
@@ -298,10 +241,10 @@ class FactsTask(Task):
             taken = {name for name, _ in known}  # built only when new entities are drawn
         while len(known) <= entity:
             rng = np.random.default_rng([seed, len(known)])
-            values = {"city": _make_town(rng), "job": _pick(rng, JOBS), "pet": _pick(rng, PETS)}
-            name = _make_name(rng)
+            values = {"city": make_town(rng), "job": pick(rng, JOBS), "pet": pick(rng, PETS)}
+            name = make_name(rng)
             while name in taken:  # deterministic redraw from the same generator
-                name = _make_name(rng)
+                name = make_name(rng)
             taken.add(name)
             known.append((name, values))
         name, values = known[entity]
@@ -430,12 +373,12 @@ class FactsTask(Task):
                 entity, attribute = done[int(rng.integers(i))][:2]
                 old = newest[(entity, attribute)]
                 if attribute == "city":
-                    value = _make_town(rng)
+                    value = make_town(rng)
                     while value == old:  # deterministic redraw from the same generator
-                        value = _make_town(rng)
+                        value = make_town(rng)
                 else:
                     pool = [v for v in (JOBS if attribute == "job" else PETS) if v != old]
-                    value = _pick(rng, pool)
+                    value = pick(rng, pool)
                 done.append((entity, attribute, value, True))
             else:
                 entity, slot = divmod(i, len(self.attributes))

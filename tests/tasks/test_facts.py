@@ -9,6 +9,7 @@ import pytest
 from tasks import FactsTask, make_task, normalize_answer
 from tasks import facts as facts_module
 from tasks.facts import ATTRIBUTES, JOBS, PETS
+from tasks.names import make_town
 
 PRINTABLE = set(string.printable) - set("\t\r\x0b\x0c")  # printable ASCII + space + newline
 NAME = re.compile(r"^[A-Z][a-z]+ [A-Z][a-z]+$")
@@ -77,7 +78,7 @@ def test_values_do_not_depend_on_attribute_choice():
 def test_entity_rng_is_seeded_by_seed_and_entity():
     # Values are the first draws of np.random.default_rng([seed, entity]) (never seed + idx).
     rng = np.random.default_rng([4, 7])
-    expected_town = facts_module._make_town(rng)
+    expected_town = make_town(rng)
     assert FactsTask().entity(4, 7)[1]["city"] == expected_town
     # seed + entity aliasing: (4, 7) and (7, 4) and (5, 6) are different people.
     names = {FactsTask().entity(s, e)[0] for s, e in [(4, 7), (7, 4), (5, 6)]}
@@ -105,7 +106,7 @@ def test_different_seeds_give_different_names():
 def test_name_collisions_are_redrawn_deterministically(monkeypatch):
     # Force collisions with a tiny name pool; uniqueness must hold and stay a function of (seed, e).
     pool = ["Ab Cd", "Ef Gh", "Ij Kl", "Mn Op"]
-    monkeypatch.setattr(facts_module, "_make_name", lambda rng: pool[int(rng.integers(len(pool)))])
+    monkeypatch.setattr(facts_module, "make_name", lambda rng: pool[int(rng.integers(len(pool)))])
     first = [FactsTask().entity(3, e)[0] for e in range(4)]
     assert sorted(first) == sorted(pool)
     again = FactsTask()

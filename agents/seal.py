@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Callable
 
 from agents.dreaming import Dreaming, DreamingConfig, expert_target
 from agents.engine import SamplingParams, TransformersEngine
@@ -56,6 +57,8 @@ class SEALAgent:
         self.dreaming = Dreaming(engine, dataclasses.replace(dreaming, random_expert=False, gradient_selection=False),
                                  fmt=self.format)
         self.sleeps = 0
+        #: Evaluation hook, as ``SleepAgent.dream_monitor``: called with "before" / "after" around Dreaming.
+        self.dream_monitor: Callable[[str], None] | None = None
 
     def answer(self, prompts: list[str], contexts: list[str]) -> list[str]:
         """Answer a batch: from the relevant context lines with the expert off, else closed-book with it on."""
@@ -81,7 +84,11 @@ class SEALAgent:
         t0 = time.perf_counter()
         # the teacher (answers: teacher) reads the memories; with a relevant line this agent answers with the expert off
         teacher = context_teacher(self.reader, lambda ps, cs, router=None: self.answer(ps, cs), window.memories)
+        if self.dream_monitor is not None:
+            self.dream_monitor("before")
         report = self.dreaming.run(window.memories, window.queries, expert_target(self.memory, self.slot), teacher=teacher)
+        if self.dream_monitor is not None:
+            self.dream_monitor("after")
         self.memory.freeze_all()
         self.engine.model.eval()
         self.engine.load_weights()

@@ -121,6 +121,11 @@ class SleepAgent:
         self.answers: dict[str, str] = {}
         self.sleeps = 0
         self.dreaming = Dreaming(engine, dreaming, fmt=self.format) if dreaming is not None else None
+        #: Evaluation hook (not agent state): called with "before" and "after" around each Dreaming run of
+        #: a sleep, on the live model (``evaluation.experiment`` answers the probes there to measure what
+        #: Dreaming alone changed). It must not change the model. With an engine that serves a copy of
+        #: the weights (vLLM), answers in the hook come from the weights served before the sleep.
+        self.dream_monitor: Callable[[str], None] | None = None
 
     @property
     def past_prompts(self) -> list[str]:
@@ -256,8 +261,13 @@ class SleepAgent:
             return None
         today = {q for q, _ in window.queries}
         older = [(p, self.answers[p]) for p in self.past_prompts if p not in today and p in self.answers]
-        return self.dreaming.run(window.memories, window.queries, expert_target(self.memory, slots[-1]),
-                                 teacher=self.context_teacher(window.memories), older=older)
+        if self.dream_monitor is not None:
+            self.dream_monitor("before")
+        report = self.dreaming.run(window.memories, window.queries, expert_target(self.memory, slots[-1]),
+                                   teacher=self.context_teacher(window.memories), older=older)
+        if self.dream_monitor is not None:
+            self.dream_monitor("after")
+        return report
 
     def context_teacher(self, memories) -> Callable[[list[str]], list[str]]:
         """The sleep's teacher as a function: answers prompts from ``memories`` with the experts off.

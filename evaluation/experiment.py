@@ -13,6 +13,7 @@ e.g. a sleep's ``dream_retention`` when nothing was checked) is ``null`` (:mod:`
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ from evaluation.metrics import availability, learning_curve_area, query_score_ma
 from evaluation.rundir import atomic_save_npy, atomic_write_text, claim_output_dir, json_safe
 from sleep_env import EnvConfig, FixedInterval, SleepEnv, TaskBoundary, make_schedule, run_lifetime
 from sleep_env.errors import ConfigError, SleepEnvError
+from sleep_env.stream import MAX_PROMPT_CHARS
 
 __all__ = [
     "run_experiment",
@@ -87,15 +89,41 @@ def fresh_material(cfg: RunConfig):
 
 
 class _Measured:
-    """Agent wrapper: measures in-context accuracy on fresh material before the first sleep and after each."""
+    """Agent wrapper: measures in-context accuracy on fresh material before the first sleep and after each.
 
-    def __init__(self, agent, cfg: RunConfig, log: Callable[[str], None], *, routed: bool, bar=None):
+    With ``env`` and an agent that has a ``dream_monitor`` hook (SleepAgent, SEALAgent), it also answers
+    the env's probes just before and just after each Dreaming run of a sleep and adds to that sleep's
+    report ``eval_dream_probes_gained`` / ``eval_dream_probes_lost`` (sums of the per-probe score rises /
+    falls over the whole probe set, in probes; the agent never sees them) and ``eval_dream_probe_seconds``
+    (the time the two measurements took; it is part of the sleep's wall-clock ``seconds``).
+    """
+
+    def __init__(self, agent, cfg: RunConfig, log: Callable[[str], None], *, routed: bool, bar=None, env=None):
         self.agent, self.log, self.bar = agent, log, bar
         self.routed = routed  # a SleepAgent: also measure what always-on experts would do
         self.task, self.problems, self.context = fresh_material(cfg)
         self.in_context: list[float] = []
         self.in_context_experts_on: list[float] = []
         self.pending: float | None = None
+        self.env, self.dream_eval, self._before = env, {}, None
+        if env is not None and getattr(agent, "dreaming", None) is not None and hasattr(agent, "dream_monitor"):
+            agent.dream_monitor = self._dream_probes
+
+    def _dream_probes(self, when: str) -> None:
+        """Answer the probes on the live model ("before" / "after" Dreaming) and keep the paired difference."""
+        t0 = time.perf_counter()
+        ps = self.env.probe_prompts()
+        answers = [a[:MAX_PROMPT_CHARS] if isinstance(a, str) else a
+                   for a in self.agent.answer(list(ps.prompts), list(ps.contexts))]
+        scores = self.env.evaluate_probes(answers)
+        if when == "before":
+            self._before, self.dream_eval = scores, {"eval_dream_probe_seconds": time.perf_counter() - t0}
+            return
+        diff = scores - self._before
+        self.dream_eval = {"eval_dream_probes_gained": float(diff.clip(min=0).sum()),
+                           "eval_dream_probes_lost": float((-diff).clip(min=0).sum()),
+                           "eval_dream_probe_seconds": self.dream_eval.get("eval_dream_probe_seconds", 0.0)
+                           + time.perf_counter() - t0}
 
     def measure(self) -> None:
         prompts = [p.prompt for p in self.problems]
@@ -127,7 +155,10 @@ class _Measured:
         if self.bar is not None:
             self.bar.set_postfix_str(f"asleep (sleep {window.model_version + 1}, level {window.level})")
         t0 = time.perf_counter()
+        self.dream_eval = {}
         report = self.agent.sleep(window)
+        if "eval_dream_probes_gained" in self.dream_eval:
+            report = dataclasses.replace(report, metrics={**report.metrics, **self.dream_eval})
         self.pending = time.perf_counter() - t0
         if self.bar is not None:
             self.bar.set_postfix_str(f"awake, {window.model_version + 1} sleeps")
@@ -287,7 +318,7 @@ def _run_agent(name: str, cfg: RunConfig, adir: Path, ckpt: dict | None, *, quie
     bar = tqdm(total=n_items, desc=f"[{name}] seed {cfg.seed}", unit="item", disable=quiet, file=sys.stderr,
                leave=False, dynamic_ncols=True)
     inner = _make_agent(name, cfg)
-    agent = _Measured(inner, cfg, log, routed=name in ("sleep", "sft", "sdft"), bar=bar)
+    agent = _Measured(inner, cfg, log, routed=name in ("sleep", "sft", "sdft"), bar=bar, env=env)
     stateful = isinstance(inner, StatefulAgent)
     probes: list[dict[str, Any]] = []
     prior_seconds = 0.0
@@ -388,6 +419,11 @@ def _run_agent(name: str, cfg: RunConfig, adir: Path, ckpt: dict | None, *, quie
             entry[f"dream_{name}_per_round"] = [float(np.mean(r)) if r else float("nan") for r in per_round]
         entry["dream_applies_committed"] = int(sum(m.get("dream_committed", 0.0) for m in dreamt))
         entry["dream_sleeps"] = len(dreamt)
+        # what Dreaming alone changed, paired on the same model (probes answered just before and after it)
+        for k in ("gained", "lost"):
+            paired = [m[f"eval_dream_probes_{k}"] for m in dreamt if f"eval_dream_probes_{k}" in m]
+            if paired:
+                entry[f"dream_probes_{k}"] = float(sum(paired))
     if isinstance(inner, CountsParameters):
         counts = inner.parameter_counts()
         entry["active_parameters"], entry["trainable_parameters"] = int(counts["active"]), int(counts["trainable"])

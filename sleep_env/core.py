@@ -16,7 +16,7 @@ from sleep_env.env_state import check_header, env_state, read_probe_state
 from sleep_env.config import EnvConfig
 from sleep_env.episode import Episode, episode_info, parse_action
 from sleep_env.errors import ResetNeeded, SleepEnvError, StreamExhausted
-from sleep_env.probes import probe_set, score_probes
+from sleep_env.probes import probe_item_scores, probe_set, score_probes
 from sleep_env.schedules import SleepDecision
 from sleep_env.spaces import KINDS, action_space, observation, observation_space
 from sleep_env.stream import (
@@ -290,6 +290,24 @@ class SleepEnv(gym.Env):
             else:
                 self._R[row] = scores
         self._probe_rows = ()
+
+    def evaluate_probes(self, answers: list[str]) -> np.ndarray:
+        """Score probe answers without recording them (``R`` and ``b`` stay as they are).
+
+        For measurements between probe rounds, e.g. the probes just before and just after one part
+        of a sleep (``evaluation.experiment`` does so around Dreaming). Any time after ``reset()``.
+
+        Args:
+            answers: One answer per probe of :meth:`probe_prompts`, in its order (text).
+
+        Returns:
+            (N,) float64 in [0, 1]: the score of each probe, in :meth:`probe_prompts` order.
+
+        Raises:
+            ResetNeeded: Before ``reset()``.
+            InvalidAction: As :meth:`submit_probes`.
+        """
+        return probe_item_scores(self._started().stream, answers, max_chars=MAX_PROMPT_CHARS)
 
     # ---------------------------------------------------------------- internals
     def _build(self, seed: int) -> Stream:

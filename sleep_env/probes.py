@@ -10,7 +10,7 @@ from sleep_env.errors import InvalidAction
 from sleep_env.stream import Stream, score_response
 from sleep_env.types import ProbeSet
 
-__all__ = ["probe_set", "score_probes"]
+__all__ = ["probe_set", "score_probes", "probe_item_scores"]
 
 
 def probe_set(stream: Stream, context: str) -> ProbeSet:
@@ -23,8 +23,8 @@ def probe_set(stream: Stream, context: str) -> ProbeSet:
     )
 
 
-def score_probes(stream: Stream, answers: Sequence[str], *, max_chars: int | None = None) -> np.ndarray:
-    """Mean probe score per experience.
+def probe_item_scores(stream: Stream, answers: Sequence[str], *, max_chars: int | None = None) -> np.ndarray:
+    """The score of each probe answer.
 
     Args:
         stream: The built stream whose probes were asked.
@@ -33,7 +33,7 @@ def score_probes(stream: Stream, answers: Sequence[str], *, max_chars: int | Non
             action space's ``max_length``.
 
     Returns:
-        (T,) float64, scores in [0, 1], one per experience.
+        (N,) float64, scores in [0, 1], one per probe in :func:`probe_set` order.
 
     Raises:
         InvalidAction: If ``answers`` is not a sequence of strings (a single ``str`` is refused),
@@ -65,7 +65,20 @@ def score_probes(stream: Stream, answers: Sequence[str], *, max_chars: int | Non
             f"answers[{long[0]}] has {len(answers[long[0]])} characters, more than max_length={max_chars}; "
             f"truncate it (e.g. answer[:{max_chars}])"
         )
-    scores = np.zeros(len(stream.probes))
-    for (problem, j), answer in zip(problems, answers, strict=True):
-        scores[j] += score_response(stream.tasks[j], problem, answer)
-    return scores / np.array([len(ps) for ps in stream.probes], dtype=float)
+    return np.array([score_response(stream.tasks[j], problem, answer)
+                     for (problem, j), answer in zip(problems, answers, strict=True)], dtype=np.float64)
+
+
+def score_probes(stream: Stream, answers: Sequence[str], *, max_chars: int | None = None) -> np.ndarray:
+    """Mean probe score per experience: :func:`probe_item_scores` averaged within each experience.
+
+    Returns:
+        (T,) float64, scores in [0, 1], one per experience.
+
+    Raises:
+        InvalidAction: As :func:`probe_item_scores`.
+    """
+    items = probe_item_scores(stream, answers, max_chars=max_chars)
+    exp = np.array([j for j, ps in enumerate(stream.probes) for _ in ps], dtype=np.int64)
+    sizes = np.array([len(ps) for ps in stream.probes], dtype=float)
+    return np.bincount(exp, weights=items, minlength=len(stream.probes)) / sizes

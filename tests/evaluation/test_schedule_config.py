@@ -150,6 +150,10 @@ def test_run_with_dreaming_and_the_seal_agent(tmp_path: Path, capsys, monkeypatc
     assert summary["dream_expected_reward_per_round"] == pytest.approx([sum(m["dream_expected_reward_r0"] for m in dreamt) / len(dreamt)])
     assert 0.0 <= summary["dream_yield_rate_per_round"][0] <= 1.0
     assert summary["dream_applies_committed"] == sum(int(m["dream_committed"]) for m in dreamt)
+    # the paired measurement around each Dreaming run (probes answered just before and after it)
+    for k in ("gained", "lost"):
+        assert all(m[f"eval_dream_probes_{k}"] >= 0 for m in dreamt)
+        assert summary[f"dream_probes_{k}"] == pytest.approx(sum(m[f"eval_dream_probes_{k}"] for m in dreamt))
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["agents"]["seal"]["dream_sleeps"] == 2
 
 

@@ -154,3 +154,19 @@ def test_rows_missed_in_sleep_are_all_filled_on_wake() -> None:
     _blank(env)
     R = env.accuracy_matrix
     assert not np.isnan(R[:2]).any() and np.isnan(R[2]).all()
+
+
+def test_evaluate_probes_scores_each_probe_and_records_nothing() -> None:
+    env = kv_env(n_probe=2)
+    env.reset(seed=0)
+    truth = [p.answer for ps in env.unwrapped._started().stream.probes for p in ps]
+    answers = [truth[0], "", truth[2], "wrong", "", truth[5]]
+    scores = env.evaluate_probes(answers)
+    assert scores.dtype == np.float64 and scores.tolist() == [1.0, 0.0, 1.0, 0.0, 0.0, 1.0]
+    assert np.isnan(env.baseline).all()  # nothing recorded: the baseline is still due
+    env.submit_probes(answers)  # the recorded per-experience means agree with the per-probe scores
+    assert env.baseline.tolist() == [0.5, 0.5, 0.5]
+    with pytest.raises(InvalidAction, match="one answer per probe"):
+        env.evaluate_probes(answers[:-1])
+    with pytest.raises(ResetNeeded):
+        kv_env().evaluate_probes([])

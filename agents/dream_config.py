@@ -88,6 +88,16 @@ class DreamingConfig:
             older expert on. (A first version compared the model's own greedy answers before and after
             instead: on SmolLM2, facts, seeds 0 and 1, 6 Adam steps at lr 1e-3 changed the text of
             17-50% of them and all four later applies were rolled back; docs/dreaming.md.)
+        recall_guard: With ``apply_guard="exact"``, the apply step is also rolled back when the
+            greedy recall of the day's memory statements falls: the cloze items of
+            :func:`agents.dream_parts.cloze_pairs` (a statement up to one of the day's answers, raw text,
+            no chat template or question; at most ``max_eval_queries``) answered exactly before and
+            after. Why: tau and the exact-match guard ask the day's questions in the very wording the
+            accepted dreams were rewarded on, and an apply can fit that wording while the facts
+            themselves get harder to recall. Measured with the paired probes around Dreaming
+            (``eval_dream_probes_lost``, SmolLM2, 24 facts per experience, seed 0): without it one
+            apply raised tau from -1.15 to -0.65 nats/token, kept the day's exact answers and
+            earlier sleeps' (retention 1.06), and lost 6 probes. False = off (as before session 7).
         min_improvement: Reward needs ``tau' - tau > min_improvement`` (nats/token or accuracy), >= 0.
         max_eval_queries: Cap on tau's queries (a random subset), >= 1.
         max_rows: Cap on SFT rows parsed from one dream, >= 1.
@@ -124,6 +134,7 @@ class DreamingConfig:
     apply_guard: str = "exact"
     min_improvement: float = 0.0
     min_retention: float = 1.0
+    recall_guard: bool = True
     max_eval_queries: int = 32
     max_rows: int = 8
     context_chars: int = 2000
@@ -248,6 +259,8 @@ class DreamReport:
             ReST-EM raises (SEAL Eq. 1; an unparseable or ungrounded dream counts as reward 0, the
             trialed dreams' rate stands in for the untrialed ones with rows).
         tau_before / tau_after: Evaluator before and after apply (nats per token for ``logprob``).
+        recall: Greedy recall of the day's memory statements (``recall_guard``) after the apply
+            step (before any rollback) divided by its value before; nan when not checked or 0 before.
         retention: Greedy exact match on the older queries after the apply step (before any
             rollback) divided by its value before; nan when not checked (no older answered queries,
             nothing applied, ``min_retention`` 0, ``apply_guard="tau"``) or when it was 0 before.
@@ -270,6 +283,7 @@ class DreamReport:
     tau_before: float = float("nan")
     tau_after: float = float("nan")
     retention: float = float("nan")
+    recall: float = float("nan")
     committed: bool = False
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
@@ -279,7 +293,7 @@ class DreamReport:
     def to_metrics(self, prefix: str = "dream_") -> dict[str, float]:
         """Flat float metrics for ``SleepReport.metrics`` (``reward_rate_r<i>``, ``yield_rate_r<i>``, ``expected_reward_r<i>``, ``trial_gain_r<i>`` per round)."""
         out = {f"{prefix}{k}": float(getattr(self, k)) for k in
-               ("sampled", "parsed", "trialed", "rewarded", "rows_applied", "rows_changed", "rows_ungrounded", "tau_before", "tau_after", "retention", "seconds", "sft_steps")}
+               ("sampled", "parsed", "trialed", "rewarded", "rows_applied", "rows_changed", "rows_ungrounded", "tau_before", "tau_after", "retention", "recall", "seconds", "sft_steps")}
         out[f"{prefix}committed"] = float(self.committed)
         for name in ("reward_rate", "yield_rate", "expected_reward", "trial_gain"):
             out.update({f"{prefix}{name}_r{i}": float(r) for i, r in enumerate(getattr(self, name))})

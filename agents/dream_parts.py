@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["DreamTemplate", "TEMPLATES", "parse_dream", "grounded", "relabel", "qa_text", "Teacher", "gradient_alignment", "select_dreams", "LowRankAdapter",
+__all__ = ["DreamTemplate", "TEMPLATES", "parse_dream", "grounded", "cloze_pairs", "relabel", "qa_text", "Teacher", "gradient_alignment", "select_dreams", "LowRankAdapter",
            "DreamTarget", "expert_target", "RECALL", "ARC_QUESTION"]
 
 _SCORES = ("cosine", "dot", "norm")
@@ -84,6 +84,43 @@ def parse_dream(text: str, template: str, *, max_rows: int = 8) -> list[tuple[st
     elif template == "arc":
         rows = [(ARC_QUESTION.format(grid=i.strip()), o.strip()) for i, o in _IO.findall(text + "\n")]
     return list(dict.fromkeys(rows))[:max_rows]
+
+
+def cloze_pairs(memories: Sequence[str], queries: Sequence[tuple[str, str | None]], limit: int | None = None) -> list[tuple[str, str]]:
+    """Cloze items of the day's memory statements: ``(the line up to an answer, the answer)``.
+
+    For every answered query ``(question, answer)`` and every memory line that contains ``answer``
+    (case-sensitive, as whole words) after some text, the pair ``(line[:start].rstrip(), answer)``:
+    "Ann Lee lives in Rome." with the answer "Rome" gives ("Ann Lee lives in", "Rome"). Question
+    lines (``Question: ...`` or ending in ``?``) and label lines (the text before the answer ends
+    with ":", e.g. "Answer: Rome") are skipped: they test the question format, not the statement.
+    Used by Dreaming's recall guard (``DreamingConfig.recall_guard``).
+
+    Args:
+        memories: The sleep window's memories (split into lines here).
+        queries: ``(question, answer | None)`` pairs; unanswered or blank answers are skipped.
+        limit: Keep at most this many (the first ones), None = all.
+
+    Returns:
+        Distinct pairs in memory order (characters, no chat template).
+
+    Example:
+        >>> cloze_pairs(["Ann Lee lives in Rome.", "Answer: Rome", "Bo works as a baker."],
+        ...             [("Where does Ann Lee live?", "Rome"), ("What does Bo do?", "baker"), ("?", None)])
+        [('Ann Lee lives in', 'Rome'), ('Bo works as a', 'baker')]
+    """
+    answers = list(dict.fromkeys(a.strip() for _, a in queries if a and a.strip()))
+    out: dict[tuple[str, str], None] = {}
+    for line in (ln.strip() for m in memories for ln in m.split("\n") if ln.strip()):
+        if line.startswith("Question:") or line.endswith("?"):
+            continue
+        for a in answers:
+            hit = re.search(rf"(?<!\w){re.escape(a)}(?!\w)", line)
+            prefix = line[: hit.start()].rstrip() if hit else ""
+            if prefix and not prefix.endswith(":"):
+                out[(prefix, a)] = None
+    pairs = list(out)
+    return pairs if limit is None else pairs[:limit]
 
 
 def grounded(question: str, answer: str, memories: Sequence[str]) -> bool:

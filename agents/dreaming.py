@@ -45,7 +45,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -54,6 +54,7 @@ from agents.dream_parts import (
     ARC_QUESTION,
     TEMPLATES,
     DreamTarget,
+    cloze_pairs,
     Teacher,
     LowRankAdapter,
     _demos,
@@ -70,8 +71,18 @@ from agents.dream_ops import Row, adam_sft, exact_match, flat_grad, row_logprobs
 from agents.engine import SamplingParams
 from agents.prompting import PromptFormat
 
-__all__ = ["DreamingConfig", "DreamReport", "DreamTarget", "Dream", "Dreaming", "LowRankAdapter", "TEMPLATES",
+__all__ = ["DreamingConfig", "DreamReport", "DreamTarget", "Dream", "Dreaming", "ApplyResult", "LowRankAdapter", "TEMPLATES",
            "expert_target", "gradient_alignment", "grounded", "relabel", "select_dreams", "parse_dream", "load_dreaming_config"]
+
+
+class ApplyResult(NamedTuple):
+    """What :meth:`Dreaming.apply` did (a tuple, in this order)."""
+
+    committed: bool  #: the apply step was kept
+    tau_after: float  #: tau after the apply (the restored value on rollback), nats/token or accuracy
+    rows: int  #: SFT rows trained on (0 = nothing applied)
+    retention: float  #: exact match on the older queries, after / before (nan: not checked or 0 before)
+    recall: float  #: exact recall of the cloze items, after / before (nan: not checked or 0 before)
 
 
 class Dreaming:
@@ -295,27 +306,32 @@ class Dreaming:
         return self._train(self.generator.parameters(), batches, self.config.generator_lr, mode)
 
     def apply(self, dreams: list[Dream], tau_rows: list[Row], tau0: float, target: DreamTarget,
-              older: Sequence[tuple[str, str]] = ()) -> tuple[bool, float, int, float]:
+              older: Sequence[tuple[str, str]] = (), cloze: Sequence[tuple[str, str]] = ()) -> ApplyResult:
         """Train the consolidated level on the dreams' rows; roll back if tau gets worse or NaN (stage 6).
 
         With ``config.apply_guard == "exact"`` it is also rolled back when fewer of tau's queries are
         answered exactly (greedy) than before (logprob evaluator: a likelihood can rise while an answer
-        flips), or when the greedy exact match on the ``older`` queries (earlier sleeps' questions with
+        flips), when the greedy exact match on the ``older`` queries (earlier sleeps' questions with
         their feedback answers; at most ``max_eval_queries``) falls below ``config.min_retention``
-        times its value before the apply.
+        times its value before the apply, or (``config.recall_guard``) when fewer of the ``cloze``
+        items (``(statement prefix, answer)`` text pairs, :func:`agents.dream_parts.cloze_pairs`; raw
+        text, at most ``max_eval_queries``) are completed exactly than before.
 
         Returns:
-            (committed, tau after (the restored value on rollback), rows used, retention = exact match
-            on the older queries after / before the apply (nan when not checked or 0 before)).
+            An :class:`ApplyResult` (a tuple: committed, tau after (the restored value on rollback),
+            rows used, retention, recall; the last two are after / before ratios, nan when not
+            checked or 0 before).
         """
         cfg = self.config
         rows = self._rows([r for d in dreams for r in d.rows])
         if not rows:
-            return False, tau0, 0, float("nan")
+            return ApplyResult(False, tau0, 0, float("nan"), float("nan"))
         guard = cfg.apply_guard == "exact"
         exact0 = self.exact_match(tau_rows, target) if guard and cfg.evaluator == "logprob" else float("nan")
         old_rows = self.evaluator((), older) if guard and cfg.min_retention > 0 and older else []
         old0 = self.exact_match(old_rows, target) if old_rows else float("nan")
+        cloze_rows = self._rows(list(cloze)[: cfg.max_eval_queries], eos=False) if guard and cfg.recall_guard else []
+        cloze0 = self.exact_match(cloze_rows, target) if cloze_rows else float("nan")
         snap = [p.detach().clone() for p in target.params]
         bs = min(cfg.batch_size, len(rows))
         batches = [[rows[i] for i in self.rng.choice(len(rows), bs, replace=False)] for _ in range(cfg.apply_steps)]
@@ -323,16 +339,19 @@ class Dreaming:
         losses = self._train(target.params, batches, cfg.lr, target.student)
         after = self.tau(tau_rows, target)
         retention = self.exact_match(old_rows, target) / old0 if old_rows and old0 > 0 else float("nan")
+        cloze1 = self.exact_match(cloze_rows, target) if cloze_rows else float("nan")
+        recall = cloze1 / cloze0 if cloze_rows and cloze0 > 0 else float("nan")
         finite = all(math.isfinite(x) for x in losses) and all(bool(torch.isfinite(p).all()) for p in target.params)
         ok = finite and math.isfinite(after) and after >= tau0
         ok = ok and (math.isnan(retention) or retention >= cfg.min_retention)
+        ok = ok and (math.isnan(cloze0) or cloze1 >= cloze0)
         ok = ok and (math.isnan(exact0) or self.exact_match(tau_rows, target) >= exact0)
         if ok:
-            return True, after, len(rows), retention
+            return ApplyResult(True, after, len(rows), retention, recall)
         with torch.no_grad():
             for p, s in zip(target.params, snap):
                 p.copy_(s)
-        return False, tau0, len(rows), retention
+        return ApplyResult(False, tau0, len(rows), retention, recall)
 
     # -- the whole loop ----------------------------------------------------------------------------------
     def run(self, memories: Sequence[str], queries, target: DreamTarget, *, teacher: Teacher | None = None,
@@ -402,7 +421,8 @@ class Dreaming:
                 rep.sft_steps += len(self.learn(won, target))
                 stages["learn"] += time.perf_counter() - s
         s = time.perf_counter()
-        rep.committed, rep.tau_after, rep.rows_applied, rep.retention = self.apply(accepted, tau_rows, tau0, target, older)
+        rep.committed, rep.tau_after, rep.rows_applied, rep.retention, rep.recall = self.apply(
+            accepted, tau_rows, tau0, target, older, cloze_pairs(memories, queries))
         rep.sft_steps += cfg.apply_steps if rep.rows_applied else 0
         stages["apply"] += time.perf_counter() - s
         rep.stage_seconds = stages

@@ -15,6 +15,7 @@ from agents.dreaming import (
     expert_target,
     relabel,
 )
+from agents.dream_parts import cloze_pairs
 from agents.memory.experts import ExpertConfig, ExpertMemory
 from sleep_env.types import SleepReport
 from tests.agents.dream_testkit import MEMORIES, QUERIES, Q, _parseable
@@ -128,8 +129,8 @@ def _apply_setup(setup):
 
 def test_apply_commits_improvements_and_rolls_back_regressions(setup, monkeypatch):
     engine, target, d, tau_rows, tau0, before = _apply_setup(setup)
-    committed, tau1, n, kept = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target)
-    assert committed and n == 1 and math.isnan(kept) and tau1 > tau0 and d.tau(tau_rows, target) == tau1
+    committed, tau1, n, kept, recall = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target)
+    assert committed and n == 1 and math.isnan(kept) and math.isnan(recall) and tau1 > tau0 and d.tau(tau_rows, target) == tau1
     assert not _identical(before, _state(engine.model))
     taught = _state(engine.model)
     assert d.apply([_dream(d, CONFLICT)], tau_rows, tau1, target)[:3] == (False, tau1, 1)  # tau got worse
@@ -151,7 +152,7 @@ def test_apply_guard_rolls_back_when_an_answer_flips_although_tau_rises(setup, m
     engine, target, d, tau_rows, tau0, before = _apply_setup(setup)
     calls = iter([1.0, 0.0])  # exact match before the apply, then after it: one answer lost
     monkeypatch.setattr(d, "exact_match", lambda rows, t: next(calls))
-    committed, tau1, n, _ = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target)
+    committed, tau1, n, *_ = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target)
     assert (committed, tau1, n) == (False, tau0, 1)  # tau rose (see the test above) but the guard refused
     assert _identical(before, _state(engine.model))
     d_tau = _dreaming(engine, apply_steps=10, lr=3e-2, apply_guard="tau")
@@ -172,7 +173,7 @@ def test_apply_rolls_back_when_older_answers_are_lost(setup, monkeypatch):
         return lambda rows, t: next(calls) if {engine.tokenizer.decode(p) for p, _ in rows} <= older_prompts else 1.0
 
     monkeypatch.setattr(d, "exact_match", fake_exact([1.0, 2 / 3]))
-    committed, tau1, n, kept = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target, older=OLDER + OLDER[:1] + [(Q, None)])
+    committed, tau1, n, kept, _ = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target, older=OLDER + OLDER[:1] + [(Q, None)])
     assert (committed, tau1, n) == (False, tau0, 1) and kept == pytest.approx(2 / 3)  # tau rose, an older answer was lost
     assert _identical(before, _state(engine.model))
     lax = _dreaming(engine, apply_steps=10, lr=3e-2, min_retention=0.5)
@@ -180,12 +181,12 @@ def test_apply_rolls_back_when_older_answers_are_lost(setup, monkeypatch):
     assert lax.apply([_dream(lax, ALIGNED)], tau_rows, tau0, target, older=OLDER)[0] is True
     engine.model.load_state_dict(before)
     monkeypatch.setattr(d, "exact_match", fake_exact([0.0, 0.0]))  # nothing to lose: retention not defined, no veto
-    committed, _, _, kept = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target, older=OLDER)
+    committed, _, _, kept, _ = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target, older=OLDER)
     assert committed and math.isnan(kept)
     engine.model.load_state_dict(before)
     off = _dreaming(engine, apply_steps=10, lr=3e-2, min_retention=0.0)
     monkeypatch.setattr(off, "exact_match", fake_exact([]))  # would raise StopIteration if the older rows were checked
-    committed, _, _, kept = off.apply([_dream(off, ALIGNED)], tau_rows, tau0, target, older=OLDER)
+    committed, _, _, kept, _ = off.apply([_dream(off, ALIGNED)], tau_rows, tau0, target, older=OLDER)
     assert committed and math.isnan(kept)
     engine.model.load_state_dict(before)
     capped = _dreaming(engine, apply_steps=1, lr=1e-4, max_eval_queries=2)
@@ -195,6 +196,27 @@ def test_apply_rolls_back_when_older_answers_are_lost(setup, monkeypatch):
     assert 2 in asked and max(asked) <= 2  # at most max_eval_queries older queries
 
 
+def test_apply_rolls_back_when_the_recall_of_the_day_s_statements_falls(setup, monkeypatch):
+    engine, target, d, tau_rows, tau0, before = _apply_setup(setup)
+    cloze = cloze_pairs(MEMORIES, QUERIES)
+    assert cloze == [("Ann lives in", "Rome")]
+
+    def fake_exact(seq):  # tau's queries: always 1.0; the cloze items (raw statement prefixes): seq
+        calls = iter(seq)
+        return lambda rows, t: next(calls) if {engine.tokenizer.decode(p) for p, _ in rows} == {"Ann lives in"} else 1.0
+
+    monkeypatch.setattr(d, "exact_match", fake_exact([1.0, 0.0]))
+    res = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target, cloze=cloze)
+    assert (res.committed, res.tau_after, res.rows, res.recall) == (False, tau0, 1, 0.0)  # tau rose, recall fell
+    assert _identical(before, _state(engine.model))
+    monkeypatch.setattr(d, "exact_match", fake_exact([0.0, 0.0]))  # nothing recalled before: nothing to lose
+    assert d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target, cloze=cloze).committed is True
+    off = _dreaming(engine, apply_steps=10, lr=3e-2, recall_guard=False)
+    monkeypatch.setattr(off, "exact_match", fake_exact([1.0, 0.0]))
+    res = off.apply([_dream(off, ALIGNED)], tau_rows, tau0, target, cloze=cloze)
+    assert res.committed is True and math.isnan(res.recall)  # the switch: not checked
+
+
 def test_older_queries_use_the_real_exact_match(setup):
     engine, _, _, target = setup
     d = _dreaming(engine, apply_steps=40, lr=3e-2)
@@ -202,7 +224,7 @@ def test_older_queries_use_the_real_exact_match(setup):
     tau_rows = d.evaluator(MEMORIES, [("Question: Where does Bob live?\nAnswer: Bob lives in", "Oslo")])
     assert d.exact_match(d.evaluator((), older), target) == 0.0  # a random model does not answer "Rome"
     # a dream that teaches "Oslo" for Bob: nothing older answered before, so nothing to lose
-    committed, _, _, kept = d.apply([_dream(d, [("Question: Where does Bob live?\nAnswer: Bob lives in", "Oslo")])],
+    committed, _, _, kept, _ = d.apply([_dream(d, [("Question: Where does Bob live?\nAnswer: Bob lives in", "Oslo")])],
                                     tau_rows, d.tau(tau_rows, target), target, older=older)
     assert committed and math.isnan(kept)
 

@@ -33,8 +33,9 @@ One :meth:`Dreaming.run` per sleep:
    dreams, the yield (share of dreams with rows) and their product, the generator's expected reward.
 6. **Apply**: train the consolidated level on every rewarded dream's rows, transactionally: rolled
    back when ``tau`` gets worse, when a tensor turns non-finite, or (``apply_guard="exact"``) when
-   fewer of tau's queries are answered exactly, or fewer of earlier sleeps' answered queries
-   (``older``; ``min_retention``).
+   fewer of tau's queries are answered exactly, fewer of earlier sleeps' answered queries
+   (``older``; ``min_retention``), or fewer cloze items of the day's memory statements
+   (:func:`agents.dream_parts.cloze_pairs`; ``recall_guard``).
 
 Before selection, ``qa`` dream rows that no memory line supports are dropped
 (``grounding="lexical"``, :func:`grounded`); only dreams with rows are selected and trialed.

@@ -197,7 +197,7 @@ def test_apply_rolls_back_when_older_answers_are_lost(setup, monkeypatch):
 
 
 def test_apply_rolls_back_when_the_recall_of_the_day_s_statements_falls(setup, monkeypatch):
-    engine, target, d, tau_rows, tau0, before = _apply_setup(setup)
+    engine, target, _, tau_rows, tau0, before = _apply_setup(setup)
     cloze = cloze_pairs(MEMORIES, QUERIES)
     assert cloze == [("Ann lives in", "Rome")]
 
@@ -205,16 +205,17 @@ def test_apply_rolls_back_when_the_recall_of_the_day_s_statements_falls(setup, m
         calls = iter(seq)
         return lambda rows, t: next(calls) if {engine.tokenizer.decode(p) for p, _ in rows} == {"Ann lives in"} else 1.0
 
+    d = _dreaming(engine, apply_steps=10, lr=3e-2, recall_guard=True)
     monkeypatch.setattr(d, "exact_match", fake_exact([1.0, 0.0]))
     res = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target, cloze=cloze)
     assert (res.committed, res.tau_after, res.rows, res.recall) == (False, tau0, 1, 0.0)  # tau rose, recall fell
     assert _identical(before, _state(engine.model))
     monkeypatch.setattr(d, "exact_match", fake_exact([0.0, 0.0]))  # nothing recalled before: nothing to lose
     assert d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target, cloze=cloze).committed is True
-    off = _dreaming(engine, apply_steps=10, lr=3e-2, recall_guard=False)
-    monkeypatch.setattr(off, "exact_match", fake_exact([1.0, 0.0]))
-    res = off.apply([_dream(off, ALIGNED)], tau_rows, tau0, target, cloze=cloze)
-    assert res.committed is True and math.isnan(res.recall)  # the switch: not checked
+    default = _dreaming(engine, apply_steps=10, lr=3e-2)  # opt-in: off by default, not even measured
+    monkeypatch.setattr(default, "exact_match", fake_exact([1.0, 0.0]))
+    res = default.apply([_dream(default, ALIGNED)], tau_rows, tau0, target, cloze=cloze)
+    assert res.committed is True and math.isnan(res.recall)
 
 
 def test_older_queries_use_the_real_exact_match(setup):

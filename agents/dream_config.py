@@ -155,6 +155,9 @@ class DreamingConfig:
                      "generator_rank", "dream_tokens", "dreams_per_expert", "max_eval_queries", "max_rows", "context_chars"):
             if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {getattr(self, name)!r}")
+        for name in ("random_expert", "gradient_selection", "rest_em", "recall_guard"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         for name in ("top_k", "random_extra"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")

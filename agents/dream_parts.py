@@ -90,7 +90,8 @@ def cloze_pairs(memories: Sequence[str], queries: Sequence[tuple[str, str | None
     """Cloze items of the day's memory statements: ``(the line up to an answer, the answer)``.
 
     For every answered query ``(question, answer)`` and every memory line that contains ``answer``
-    (case-sensitive, as whole words) after some text, the pair ``(line[:start].rstrip(), answer)``:
+    (case-sensitive, as whole words) after some text, the pair ``(line[:start].rstrip(), answer)``
+    for its first such occurrence:
     "Ann Lee lives in Rome." with the answer "Rome" gives ("Ann Lee lives in", "Rome"). Question
     lines (``Question: ...`` or ending in ``?``) and label lines (the text before the answer ends
     with ":", e.g. "Answer: Rome") are skipped: they test the question format, not the statement.
@@ -104,21 +105,35 @@ def cloze_pairs(memories: Sequence[str], queries: Sequence[tuple[str, str | None
     Returns:
         Distinct pairs in memory order (characters, no chat template).
 
+    Raises:
+        TypeError: ``memories`` is not a sequence of strings, or ``queries`` not (str, str | None) pairs.
+        ValueError: ``limit`` is not None or an int >= 0.
+
     Example:
         >>> cloze_pairs(["Ann Lee lives in Rome.", "Answer: Rome", "Bo works as a baker."],
         ...             [("Where does Ann Lee live?", "Rome"), ("What does Bo do?", "baker"), ("?", None)])
         [('Ann Lee lives in', 'Rome'), ('Bo works as a', 'baker')]
     """
+    if isinstance(memories, (str, bytes)) or not all(isinstance(m, str) for m in memories):
+        raise TypeError(f"memories must be a sequence of strings (SleepWindow.memories), got {memories!r:.80}; "
+                        "pass e.g. ['Ann lives in Rome.']")
+    bad = [q for q in queries if not (isinstance(q, (tuple, list)) and len(q) == 2 and (q[1] is None or isinstance(q[1], str)))]
+    if isinstance(queries, (str, bytes)) or bad:
+        raise TypeError(f"queries must hold (question, answer) pairs with a str or None answer, got "
+                        f"{(bad[0] if bad else queries)!r:.80}; pass e.g. [('Where does Ann live?', 'Rome')]")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"limit must be None or an int >= 0, got {limit!r}")
     answers = list(dict.fromkeys(a.strip() for _, a in queries if a and a.strip()))
     out: dict[tuple[str, str], None] = {}
     for line in (ln.strip() for m in memories for ln in m.split("\n") if ln.strip()):
         if line.startswith("Question:") or line.endswith("?"):
             continue
         for a in answers:
-            hit = re.search(rf"(?<!\w){re.escape(a)}(?!\w)", line)
-            prefix = line[: hit.start()].rstrip() if hit else ""
-            if prefix and not prefix.endswith(":"):
-                out[(prefix, a)] = None
+            for hit in re.finditer(rf"(?<!\w){re.escape(a)}(?!\w)", line):  # the first usable occurrence
+                prefix = line[: hit.start()].rstrip()
+                if prefix and not prefix.endswith(":"):
+                    out[(prefix, a)] = None
+                    break
     pairs = list(out)
     return pairs if limit is None else pairs[:limit]
 

@@ -73,7 +73,7 @@ def print_summary(summary: dict) -> None:
             print(f"{name}: Dreaming in {_fmt(m.get('dream_sleeps'))} sleeps, reward rate per ReST-EM round "
                   f"{_seq(m['dream_reward_rate_per_round'])}" + (f" (expected reward {_seq(expected)})" if expected is not None else "")
                   + f", applies kept {_fmt(m.get('dream_applies_committed'))}"
-                  + (f", probes gained / lost by Dreaming {_fmt(m['dream_probes_gained'], '.0f')} / {_fmt(m.get('dream_probes_lost'), '.0f')}"
+                  + (f", probes gained / lost by Dreaming {_fmt(m['dream_probes_gained'], 'g')} / {_fmt(m.get('dream_probes_lost'), 'g')}"
                      if "dream_probes_gained" in m else "")
                   + ", seconds consolidation / Dreaming "
                   f"{_fmt(m.get('seconds_consolidation'), '.0f')} / {_fmt(m.get('seconds_dreaming'), '.0f')}")

@@ -119,3 +119,34 @@ def test_min_retention_is_checked():
         with pytest.raises(ValueError, match="min_retention"):
             DreamingConfig(min_retention=bad)
     assert DreamingConfig(min_retention=0).min_retention == 0 and DreamingConfig().min_retention == 1.0
+
+
+def test_cloze_pairs_take_the_first_usable_occurrence_and_skip_questions_and_labels():
+    from agents.dream_parts import cloze_pairs
+
+    memories = ["Rome Rome", "Answer: Rome, and Ann lives in Rome.", "Question: Is it Rome?", "C++ is used by Bo's team: C++",
+                "Bo works as a baker.\nAnswer: baker"]
+    queries = [("q1", "Rome"), ("q2", "C++"), ("q3", "baker"), ("q4", None), ("q5", "  ")]
+    got = cloze_pairs(memories, queries)  # "C++": at the line's start, then after a label ":" -> none
+    assert got == [("Rome", "Rome"), ("Answer: Rome, and Ann lives in", "Rome"), ("Bo works as a", "baker")]
+    assert cloze_pairs(memories, queries, limit=1) == got[:1] and cloze_pairs(memories, queries, limit=0) == []
+    assert cloze_pairs(["Ann lives in Romeo."], [("q", "Rome")]) == []  # whole words only
+
+
+@pytest.mark.parametrize("memories, queries, limit, error, match", [
+    ("Ann lives in Rome.", [("q", "Rome")], None, TypeError, "memories must be a sequence of strings"),
+    (["x"], ["Rome"], None, TypeError, "queries must hold"),
+    (["x"], [("q", 5)], None, TypeError, r"got \('q', 5\)"),
+    (["x"], [("q", "x")], -1, ValueError, "limit must be None or an int >= 0, got -1"),
+])
+def test_cloze_pairs_refuse_bad_input_by_name(memories, queries, limit, error, match):
+    from agents.dream_parts import cloze_pairs
+
+    with pytest.raises(error, match=match):
+        cloze_pairs(memories, queries, limit)
+
+
+@pytest.mark.parametrize("field", ["recall_guard", "random_expert", "gradient_selection", "rest_em"])
+def test_switches_must_be_bools(field):
+    with pytest.raises(ValueError, match=f"{field} must be True or False, got 'false'"):
+        DreamingConfig(**{field: "false"})

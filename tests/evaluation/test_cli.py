@@ -116,7 +116,7 @@ def test_summary_prints_the_dreaming_line_for_agents_that_dreamt(tmp_path, capsy
     path = tmp_path / "summary.json"
     agents = {"sleep": {"acc": 0.94, "sleeps": 3, "seconds_asleep": 1698.0, "dream_sleeps": 3,
                         "dream_reward_rate_per_round": [0.83, 0.89, None], "dream_applies_committed": 2,
-                        "dream_expected_reward_per_round": [0.5, 0.75, 0.0], "dream_probes_gained": 3.0, "dream_probes_lost": 1.0,
+                        "dream_expected_reward_per_round": [0.5, 0.75, 0.0], "dream_probes_gained": 3.0, "dream_probes_lost": 0.4,
                         "seconds_consolidation": 511.2, "seconds_dreaming": 1187.4},
               "in-context": {"acc": 0.0, "sleeps": 0, "seconds_asleep": 0.0}}
     path.write_text(json.dumps({"agents": agents}))
@@ -124,7 +124,7 @@ def test_summary_prints_the_dreaming_line_for_agents_that_dreamt(tmp_path, capsy
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1] == ("sleep: Dreaming in 3 sleeps, reward rate per ReST-EM round 0.83 / 0.89 / nan "
                          "(expected reward 0.50 / 0.75 / 0.00), "
-                         "applies kept 2, probes gained / lost by Dreaming 3 / 1, seconds consolidation / Dreaming 511 / 1187")
+                         "applies kept 2, probes gained / lost by Dreaming 3 / 0.4, seconds consolidation / Dreaming 511 / 1187")
     assert not any(ln.startswith("in-context:") for ln in lines)
 
 

@@ -176,6 +176,9 @@ def _cmd_summary(args: argparse.Namespace) -> int:
         if (Path(args.run_dir) / "compare.json").is_file():
             raise SleepEnvError(f"{args.run_dir} is a compare directory: its table is compare.csv; "
                                 f"`sleep-env report {args.run_dir}` writes report.md with the plots")
+        if not is_file and (given / "config.json").is_file():
+            raise SleepEnvError(f"{given} has no summary.json yet: its run has not finished; continue it with "
+                                f"`sleep-env run --resume {given}`")
         raise SleepEnvError(f"{path} does not exist; pass a run directory written by `sleep-env run` (or its summary.json)")
     try:
         summary = json.loads(path.read_text())

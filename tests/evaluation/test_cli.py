@@ -101,6 +101,13 @@ def test_summary_of_a_directory_without_a_run_is_an_error(tmp_path, capsys) -> N
     assert len(err.splitlines()) == 1 and "summary.json" in err
 
 
+def test_summary_of_an_unfinished_run_points_at_resume(tmp_path, capsys) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    assert main(["summary", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "has not finished" in err and f"sleep-env run --resume {tmp_path}" in err
+
+
 def test_summary_accepts_the_summary_file_itself(tmp_path, capsys) -> None:
     path = tmp_path / "summary.json"
     path.write_text(json.dumps({"agents": {"sleep": {"acc": 0.5, "sleeps": 2, "seconds_asleep": 1.0}}}))

@@ -13,13 +13,13 @@ import contextlib
 import math
 import re
 from dataclasses import dataclass
-from typing import Callable, ContextManager, Sequence
+from typing import Callable, ContextManager, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["DreamTemplate", "TEMPLATES", "parse_dream", "grounded", "cloze_pairs", "relabel", "qa_text", "Teacher", "gradient_alignment", "select_dreams", "LowRankAdapter",
+__all__ = ["DreamTemplate", "TEMPLATES", "parse_dream", "grounded", "cloze_pairs", "qa_pairs", "older_pairs", "check_memories", "relabel", "qa_text", "Teacher", "gradient_alignment", "select_dreams", "LowRankAdapter",
            "DreamTarget", "expert_target", "RECALL", "ARC_QUESTION"]
 
 _SCORES = ("cosine", "dot", "norm")
@@ -114,13 +114,8 @@ def cloze_pairs(memories: Sequence[str], queries: Sequence[tuple[str, str | None
         ...             [("Where does Ann Lee live?", "Rome"), ("What does Bo do?", "baker"), ("?", None)])
         [('Ann Lee lives in', 'Rome'), ('Bo works as a', 'baker')]
     """
-    if isinstance(memories, (str, bytes)) or not all(isinstance(m, str) for m in memories):
-        raise TypeError(f"memories must be a sequence of strings (SleepWindow.memories), got {memories!r:.80}; "
-                        "pass e.g. ['Ann lives in Rome.']")
-    bad = [q for q in queries if not (isinstance(q, (tuple, list)) and len(q) == 2 and (q[1] is None or isinstance(q[1], str)))]
-    if isinstance(queries, (str, bytes)) or bad:
-        raise TypeError(f"queries must hold (question, answer) pairs with a str or None answer, got "
-                        f"{(bad[0] if bad else queries)!r:.80}; pass e.g. [('Where does Ann live?', 'Rome')]")
+    check_memories(memories)
+    queries = qa_pairs("queries", queries)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise ValueError(f"limit must be None or an int >= 0, got {limit!r}")
     answers = list(dict.fromkeys(a.strip() for _, a in queries if a and a.strip()))
@@ -395,3 +390,32 @@ def expert_target(memory, slot: int) -> DreamTarget:
 
     params = [t for blk in blocks for t in (blk.A, blk.B)]
     return DreamTarget(params=params, student=student, reader=lambda: memory.routed(False), random_expert=random_expert)
+
+
+def older_pairs(older) -> list[tuple[str, str]]:
+    """``older`` as a list of ``(question, answer)``; a mapping is read as question -> answer; None = none.
+
+    Raises:
+        TypeError: ``older`` is not a collection of (str, str | None) pairs.
+    """
+    return qa_pairs("older", [] if older is None else older.items() if isinstance(older, Mapping) else older)
+
+
+def qa_pairs(name: str, items) -> list[tuple[str, str | None]]:
+    """``items`` as a list of ``(str, str | None)`` pairs, or a TypeError naming ``name``, the item and the fix."""
+    fix = f"pass e.g. {name}=[('Where does Ann live?', 'Rome')]"
+    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+        raise TypeError(f"{name} must be a collection of (question, answer) pairs, got {items!r}; {fix}")
+    out = list(items)
+    for item in out:
+        if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)
+                and (item[1] is None or isinstance(item[1], str))):
+            raise TypeError(f"{name} must hold (question, answer) pairs of strings (answer may be None), got {item!r}; {fix}")
+    return [(q, a) for q, a in out]
+
+
+def check_memories(memories) -> None:
+    """Raise TypeError unless ``memories`` is a sequence of strings (``SleepWindow.memories``), naming the fix."""
+    if isinstance(memories, (str, bytes)) or not all(isinstance(m, str) for m in memories):
+        raise TypeError(f"memories must be a sequence of strings (SleepWindow.memories), got {memories!r:.80}; "
+                        "pass e.g. ['Ann lives in Rome.']")

@@ -46,7 +46,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from typing import Iterable, Mapping, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -55,7 +55,10 @@ from agents.dream_parts import (
     ARC_QUESTION,
     TEMPLATES,
     DreamTarget,
+    check_memories,
     cloze_pairs,
+    older_pairs,
+    qa_pairs,
     Teacher,
     LowRankAdapter,
     _demos,
@@ -378,11 +381,9 @@ class Dreaming:
             The :class:`DreamReport`; ``skipped`` says why nothing ran (no evaluator / no memories).
         """
         t0, cfg, rep = time.perf_counter(), self.config, DreamReport()
-        older = _older_pairs(older)
-        queries = _pairs("queries", queries)
-        if isinstance(memories, str) or not all(isinstance(m, str) for m in memories):
-            raise TypeError(f"memories must be a sequence of strings (SleepWindow.memories), got {memories!r}; "
-                            "pass e.g. ('Ann lives in Rome.',)")
+        older = older_pairs(older)
+        queries = qa_pairs("queries", queries)
+        check_memories(memories)
         stages = dict.fromkeys(("generate", "select", "trial", "learn", "apply"), 0.0)
         tau_rows = self.evaluator(memories, queries)
         if not tau_rows or not memories:
@@ -423,7 +424,7 @@ class Dreaming:
                 stages["learn"] += time.perf_counter() - s
         s = time.perf_counter()
         rep.committed, rep.tau_after, rep.rows_applied, rep.retention, rep.recall = self.apply(
-            accepted, tau_rows, tau0, target, older, cloze_pairs(memories, queries))
+            accepted, tau_rows, tau0, target, older, cloze_pairs(memories, queries) if cfg.recall_guard else ())
         rep.sft_steps += cfg.apply_steps if rep.rows_applied else 0
         stages["apply"] += time.perf_counter() - s
         rep.stage_seconds = stages
@@ -451,25 +452,3 @@ class Dreaming:
             for d, s in zip(dst, state[name]):
                 d.copy_(s)
         self.rng.bit_generator.state = state["rng"]
-
-
-def _older_pairs(older) -> list[tuple[str, str]]:
-    """``older`` as a list of ``(question, answer)``; a mapping is read as question -> answer; None = none.
-
-    Raises:
-        TypeError: ``older`` is not a collection of (str, str | None) pairs.
-    """
-    return _pairs("older", [] if older is None else older.items() if isinstance(older, Mapping) else older)
-
-
-def _pairs(name: str, items) -> list[tuple[str, str | None]]:
-    """``items`` as a list of ``(str, str | None)`` pairs, or a TypeError naming ``name``, the item and the fix."""
-    fix = f"pass e.g. {name}=[('Where does Ann live?', 'Rome')]"
-    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
-        raise TypeError(f"{name} must be a collection of (question, answer) pairs, got {items!r}; {fix}")
-    out = list(items)
-    for item in out:
-        if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)
-                and (item[1] is None or isinstance(item[1], str))):
-            raise TypeError(f"{name} must hold (question, answer) pairs of strings (answer may be None), got {item!r}; {fix}")
-    return [(q, a) for q, a in out]

@@ -401,7 +401,7 @@ def test_older_inputs_are_checked(setup):
     for bad in ("Ann lives in Rome.", [1, 2]):
         with pytest.raises(TypeError, match="memories must"):
             d.run(bad, QUERIES, target)
-    from agents.dreaming import _older_pairs
+    from agents.dream_parts import older_pairs as _older_pairs
 
     assert _older_pairs({"q1": "a1", "q2": None}) == [("q1", "a1"), ("q2", None)]  # SleepAgent.answers works as is
     assert _older_pairs(None) == [] and _older_pairs((("q", "a"),)) == [("q", "a")]

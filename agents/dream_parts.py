@@ -114,7 +114,7 @@ def cloze_pairs(memories: Sequence[str], queries: Sequence[tuple[str, str | None
         ...             [("Where does Ann Lee live?", "Rome"), ("What does Bo do?", "baker"), ("?", None)])
         [('Ann Lee lives in', 'Rome'), ('Bo works as a', 'baker')]
     """
-    check_memories(memories)
+    memories = check_memories(memories)
     queries = qa_pairs("queries", queries)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise ValueError(f"limit must be None or an int >= 0, got {limit!r}")
@@ -414,8 +414,10 @@ def qa_pairs(name: str, items) -> list[tuple[str, str | None]]:
     return [(q, a) for q, a in out]
 
 
-def check_memories(memories) -> None:
-    """Raise TypeError unless ``memories`` is a sequence of strings (``SleepWindow.memories``), naming the fix."""
-    if isinstance(memories, (str, bytes)) or not all(isinstance(m, str) for m in memories):
+def check_memories(memories) -> list[str]:
+    """``memories`` as a list of strings (a generator is read once), or a TypeError naming the fix."""
+    items = list(memories) if isinstance(memories, Iterable) and not isinstance(memories, (str, bytes, Mapping)) else None
+    if items is None or not all(isinstance(m, str) for m in items):
         raise TypeError(f"memories must be a sequence of strings (SleepWindow.memories), got {memories!r:.80}; "
                         "pass e.g. ['Ann lives in Rome.']")
+    return items

@@ -383,7 +383,7 @@ class Dreaming:
         t0, cfg, rep = time.perf_counter(), self.config, DreamReport()
         older = older_pairs(older)
         queries = qa_pairs("queries", queries)
-        check_memories(memories)
+        memories = check_memories(memories)
         stages = dict.fromkeys(("generate", "select", "trial", "learn", "apply"), 0.0)
         tau_rows = self.evaluator(memories, queries)
         if not tau_rows or not memories:

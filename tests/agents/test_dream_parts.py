@@ -150,3 +150,21 @@ def test_cloze_pairs_refuse_bad_input_by_name(memories, queries, limit, error, m
 def test_switches_must_be_bools(field):
     with pytest.raises(ValueError, match=f"{field} must be True or False, got 'false'"):
         DreamingConfig(**{field: "false"})
+
+
+def test_cloze_pairs_read_generators_once_and_name_none():
+    from agents.dream_parts import cloze_pairs
+
+    memories, queries = ["Ann Lee lives in Rome."], [("q", "Rome")]
+    assert cloze_pairs((m for m in memories), (q for q in queries)) == [("Ann Lee lives in", "Rome")]
+    with pytest.raises(TypeError, match="memories must be a sequence of strings, got None|memories must be a sequence"):
+        cloze_pairs(None, queries)
+    with pytest.raises(TypeError, match="queries must be a collection of"):
+        cloze_pairs(memories, None)
+
+
+@pytest.mark.parametrize("kw", [{"top_k": 1.5}, {"random_extra": True}, {"top_k": "1"}])
+def test_kept_counts_must_be_ints(kw):
+    (name, value), = kw.items()
+    with pytest.raises(ValueError, match=f"{name} must be an int >= 0, got {value!r}"):
+        DreamingConfig(**kw)

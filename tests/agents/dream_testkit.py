@@ -9,5 +9,5 @@ QUERIES = ((Q, "Rome"),)
 
 def _parseable(monkeypatch):
     """The tiny random model never writes a parseable dream: every dream reads as one statement row."""
-    monkeypatch.setattr("agents.dreaming.parse_dream", lambda text, template, max_rows: [
+    monkeypatch.setattr("agents.dream_stages.parse_dream", lambda text, template, max_rows: [
         ("Recall what you know.\nAnswer:", "Ann lives in Rome.")])

@@ -246,7 +246,7 @@ def test_teacher_answers_replace_the_dreams_and_unanswerable_rows_are_dropped(se
     assert changed == [1, 0] + [0]  # "rome." and "Rome" are the same answer
     assert len(asked) == 3  # one batched call for every row
     # through generate: whatever the tiny model writes parses into the two rows below
-    monkeypatch.setattr("agents.dreaming.parse_dream", lambda text, template, max_rows: [
+    monkeypatch.setattr("agents.dream_stages.parse_dream", lambda text, template, max_rows: [
         ("Question: Where does Ann live?", "Paris"), ("Question: Who is Zed?", "a cat")])
     dreams = d.generate(MEMORIES, "qa", target, n=2, teacher=teacher)
     assert [[a for _, a in dr.rows] for dr in dreams] == [["Rome"], ["Rome"]] and [dr.changed for dr in dreams] == [1, 1]
@@ -320,7 +320,7 @@ def test_run_end_to_end_counts_and_switches(engine, monkeypatch):
     assert len(one.reward_rate) == 1 and one.sampled == 2
     none = d.run(MEMORIES, ((Q, None),), target)
     assert none.skipped.startswith("no evaluator") and none.sampled == 0
-    monkeypatch.setattr("agents.dreaming.parse_dream", lambda text, template, max_rows: [])
+    monkeypatch.setattr("agents.dream_stages.parse_dream", lambda text, template, max_rows: [])
     empty = d.run(MEMORIES, QUERIES, target)  # nothing parses: nothing trialed, expected reward 0
     assert empty.trialed == 0 and empty.yield_rate == [0.0, 0.0] and empty.expected_reward == [0.0, 0.0]
     assert all(math.isnan(r) for r in empty.reward_rate) and all(math.isnan(g) for g in empty.trial_gain)
@@ -352,7 +352,7 @@ def test_dreaming_state_round_trip(engine):
 
 def test_rest_em_imitates_only_the_grounded_rows_of_a_dream(setup, monkeypatch):
     engine, _, _, target = setup
-    monkeypatch.setattr("agents.dreaming.parse_dream", lambda text, template, max_rows: [
+    monkeypatch.setattr("agents.dream_stages.parse_dream", lambda text, template, max_rows: [
         ("Question: Where does Ann live?\nAnswer:", "Rome"), ("Question: Who is Zed?\nAnswer:", "a cat")])
     d = _dreaming(engine)
     (dream,) = d.generate(MEMORIES, "qa", target, n=1)
@@ -363,7 +363,7 @@ def test_rest_em_imitates_only_the_grounded_rows_of_a_dream(setup, monkeypatch):
     monkeypatch.setattr(d, "_train", lambda params, batches, lr, mode: seen.extend(c for b in batches for _, c in b) or [0.0])
     d.learn([dream], target)
     assert seen and all(c == list(dream.learn_ids) for c in seen)  # not the sampled tokens
-    monkeypatch.setattr("agents.dreaming.parse_dream", lambda text, template, max_rows: [
+    monkeypatch.setattr("agents.dream_stages.parse_dream", lambda text, template, max_rows: [
         ("Question: Where does Ann live?\nAnswer:", "Rome")])
     (clean,) = d.generate(MEMORIES, "qa", target, n=1)
     assert clean.ungrounded == 0 and clean.learn_ids == clean.token_ids  # nothing dropped: its own tokens

@@ -115,7 +115,7 @@ def test_run_with_dreaming_and_the_seal_agent(tmp_path: Path, capsys, monkeypatc
     import json
 
     # the tiny random model never writes a parseable dream: every dream reads as one statement row
-    monkeypatch.setattr("agents.dreaming.parse_dream", lambda text, template, max_rows: [
+    monkeypatch.setattr("agents.dream_stages.parse_dream", lambda text, template, max_rows: [
         ("Recall what you know.\nAnswer:", "a fact")])
 
     cfg = tmp_path / "d.yaml"

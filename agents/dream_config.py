@@ -99,6 +99,14 @@ class DreamingConfig:
             recall of the statements stayed at 1.00 of its value and the apply was kept all the same.
             It vetoed no apply in the sleeps measured (default stream seed 0, all 3 sleeps: the same
             lifetime as without it; 24-facts seed 0, the first 2 sleeps).
+        heldout_guard: Opt-in (default False): with ``apply_guard="exact"`` and grounded ``qa`` dreams
+            (``grounding="lexical"``), the apply step is also rolled back when fewer of the held-out
+            dream rows are answered exactly (greedy, closed-book) after it than before: the rows of
+            the sleep's dreams that are not applied, minus tau's questions and the applied rows'
+            questions (:func:`agents.dream_stages.held_out_pairs`; the first ``max_eval_queries``).
+            They are the model's own rewordings of the day's facts with answers a memory line
+            states, so they test what every other guard cannot: transfer of the applied rows to
+            other wordings, which is what the probes ask.
         min_improvement: Reward needs ``tau' - tau > min_improvement`` (nats/token or accuracy), >= 0.
         max_eval_queries: Cap on tau's queries (a random subset), >= 1.
         max_rows: Cap on SFT rows parsed from one dream, >= 1.
@@ -136,6 +144,7 @@ class DreamingConfig:
     min_improvement: float = 0.0
     min_retention: float = 1.0
     recall_guard: bool = False
+    heldout_guard: bool = False
     max_eval_queries: int = 32
     max_rows: int = 8
     context_chars: int = 2000
@@ -155,7 +164,7 @@ class DreamingConfig:
                      "generator_rank", "dream_tokens", "dreams_per_expert", "max_eval_queries", "max_rows", "context_chars"):
             if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {getattr(self, name)!r}")
-        for name in ("random_expert", "gradient_selection", "rest_em", "recall_guard"):
+        for name in ("random_expert", "gradient_selection", "rest_em", "recall_guard", "heldout_guard"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         for name in ("top_k", "random_extra"):
@@ -269,6 +278,9 @@ class DreamReport:
         retention: Greedy exact match on the older queries after the apply step (before any
             rollback) divided by its value before; nan when not checked (no older answered queries,
             nothing applied, ``min_retention`` 0, ``apply_guard="tau"``) or when it was 0 before.
+        heldout: Greedy exact match on the held-out dream rows (``heldout_guard``) after the apply
+            step (before any rollback) divided by its value before; nan when not checked or 0 before.
+        heldout_rows: Size of that held-out set (0 when not checked or nothing was applied).
         committed: The apply step was kept (False: rolled back, or nothing to apply).
         seconds: Wall clock of the whole run, and per stage in ``stage_seconds``.
         skipped: Why nothing ran ("" when it ran), e.g. "no evaluator".
@@ -289,6 +301,8 @@ class DreamReport:
     tau_after: float = float("nan")
     retention: float = float("nan")
     recall: float = float("nan")
+    heldout: float = float("nan")
+    heldout_rows: int = 0
     committed: bool = False
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
@@ -298,7 +312,7 @@ class DreamReport:
     def to_metrics(self, prefix: str = "dream_") -> dict[str, float]:
         """Flat float metrics for ``SleepReport.metrics`` (``reward_rate_r<i>``, ``yield_rate_r<i>``, ``expected_reward_r<i>``, ``trial_gain_r<i>`` per round)."""
         out = {f"{prefix}{k}": float(getattr(self, k)) for k in
-               ("sampled", "parsed", "trialed", "rewarded", "rows_applied", "rows_changed", "rows_ungrounded", "tau_before", "tau_after", "retention", "recall", "seconds", "sft_steps")}
+               ("sampled", "parsed", "trialed", "rewarded", "rows_applied", "rows_changed", "rows_ungrounded", "tau_before", "tau_after", "retention", "recall", "heldout", "heldout_rows", "seconds", "sft_steps")}
         out[f"{prefix}committed"] = float(self.committed)
         for name in ("reward_rate", "yield_rate", "expected_reward", "trial_gain"):
             out.update({f"{prefix}{name}_r{i}": float(r) for i, r in enumerate(getattr(self, name))})

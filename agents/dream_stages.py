@@ -18,7 +18,7 @@ from agents.dream_ops import Row
 from agents.dream_parts import TEMPLATES, DreamTarget, Teacher, gradient_alignment, grounded, parse_dream, qa_text, relabel, select_dreams
 from agents.engine import SamplingParams
 
-__all__ = ["ApplyResult", "DreamStages"]
+__all__ = ["ApplyResult", "DreamStages", "held_out_pairs"]
 
 
 class ApplyResult(NamedTuple):
@@ -29,6 +29,29 @@ class ApplyResult(NamedTuple):
     rows: int  #: SFT rows trained on (0 = nothing applied)
     retention: float  #: exact match on the older queries, after / before (nan: not checked or 0 before)
     recall: float  #: exact recall of the cloze items, after / before (nan: not checked or 0 before)
+    heldout: float = float("nan")  #: exact match on the held-out dream rows, after / before (nan: not checked or 0 before)
+
+
+def held_out_pairs(dreams: Sequence[Dream], applied: Sequence[Dream], exclude: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """The rows of the dreams that are not applied: the held-out set of the apply's rewording check.
+
+    A pair is held out when its dream is not in ``applied`` (compared by identity), its answer is not
+    blank, and its prompt is neither an applied row's prompt nor in ``exclude`` (e.g. tau's rendered
+    queries, which the apply is checked on anyway). With ``grounding="lexical"`` these are the
+    model's own rewordings of the day's facts with answers that a memory line states.
+
+    Args:
+        dreams: Every dream of the sleep (all rounds).
+        applied: The dreams whose rows the apply trains on.
+        exclude: Rendered prompts to leave out.
+
+    Returns:
+        ``(rendered prompt, answer)`` pairs, answers stripped, in the dreams' order, without repeats.
+    """
+    ids = {id(d) for d in applied}
+    skip = set(exclude) | {p for d in applied for p, _ in d.rows}
+    pairs = ((p, a.strip()) for d in dreams if id(d) not in ids for p, a in d.rows if a and a.strip())
+    return [pa for pa in dict.fromkeys(pairs) if pa[0] not in skip]
 
 
 class DreamStages:
@@ -165,7 +188,8 @@ class DreamStages:
         return self._train(self.generator.parameters(), batches, self.config.generator_lr, mode)
 
     def apply(self, dreams: list[Dream], tau_rows: list[Row], tau0: float, target: DreamTarget,
-              older: Sequence[tuple[str, str]] = (), cloze: Sequence[tuple[str, str]] = ()) -> ApplyResult:
+              older: Sequence[tuple[str, str]] = (), cloze: Sequence[tuple[str, str]] = (),
+              heldout: Sequence[tuple[str, str]] = ()) -> ApplyResult:
         """Train the consolidated level on the dreams' rows; roll back if tau gets worse or NaN (stage 6).
 
         With ``config.apply_guard == "exact"`` it is also rolled back when fewer of tau's queries are
@@ -174,12 +198,15 @@ class DreamStages:
         their feedback answers; at most ``max_eval_queries``) falls below ``config.min_retention``
         times its value before the apply, or (``config.recall_guard``) when fewer of the ``cloze``
         items (``(statement prefix, answer)`` text pairs, :func:`agents.dream_parts.cloze_pairs`; raw
-        text, at most ``max_eval_queries``) are completed exactly than before.
+        text, at most ``max_eval_queries``) are completed exactly than before, or
+        (``config.heldout_guard``) when fewer of the ``heldout`` pairs (``(rendered prompt, answer)``,
+        :func:`held_out_pairs`: dream rows not applied; the first ``max_eval_queries``) are answered
+        exactly than before.
 
         Returns:
             An :class:`ApplyResult` (a tuple: committed, tau after (the restored value on rollback),
-            rows used, retention, recall; the last two are after / before ratios, nan when not
-            checked or 0 before).
+            rows used, retention, recall, heldout; the last three are after / before ratios, nan when
+            not checked or 0 before).
         """
         cfg = self.config
         rows = self._rows([r for d in dreams for r in d.rows])
@@ -191,6 +218,8 @@ class DreamStages:
         old0 = self.exact_match(old_rows, target) if old_rows else float("nan")
         cloze_rows = self._rows(list(cloze)[: cfg.max_eval_queries], eos=False) if guard and cfg.recall_guard else []
         cloze0 = self.exact_match(cloze_rows, target) if cloze_rows else float("nan")
+        held_rows = self._rows(list(heldout)[: cfg.max_eval_queries], eos=False) if guard and cfg.heldout_guard else []
+        held0 = self.exact_match(held_rows, target) if held_rows else float("nan")
         snap = [p.detach().clone() for p in target.params]
         bs = min(cfg.batch_size, len(rows))
         batches = [[rows[i] for i in self.rng.choice(len(rows), bs, replace=False)] for _ in range(cfg.apply_steps)]
@@ -200,14 +229,17 @@ class DreamStages:
         retention = self.exact_match(old_rows, target) / old0 if old_rows and old0 > 0 else float("nan")
         cloze1 = self.exact_match(cloze_rows, target) if cloze_rows else float("nan")
         recall = cloze1 / cloze0 if cloze_rows and cloze0 > 0 else float("nan")
+        held1 = self.exact_match(held_rows, target) if held_rows else float("nan")
+        held = held1 / held0 if held_rows and held0 > 0 else float("nan")
         finite = all(math.isfinite(x) for x in losses) and all(bool(torch.isfinite(p).all()) for p in target.params)
         ok = finite and math.isfinite(after) and after >= tau0
         ok = ok and (math.isnan(retention) or retention >= cfg.min_retention)
         ok = ok and (math.isnan(cloze0) or cloze1 >= cloze0)
+        ok = ok and (math.isnan(held0) or held1 >= held0)
         ok = ok and (math.isnan(exact0) or self.exact_match(tau_rows, target) >= exact0)
         if ok:
-            return ApplyResult(True, after, len(rows), retention, recall)
+            return ApplyResult(True, after, len(rows), retention, recall, held)
         with torch.no_grad():
             for p, s in zip(target.params, snap):
                 p.copy_(s)
-        return ApplyResult(False, tau0, len(rows), retention, recall)
+        return ApplyResult(False, tau0, len(rows), retention, recall, held)

@@ -70,7 +70,7 @@ from agents.dream_parts import (  # noqa: F401  (re-exported: the public names o
     relabel,
     select_dreams,
 )
-from agents.dream_stages import ApplyResult, DreamStages
+from agents.dream_stages import ApplyResult, DreamStages, held_out_pairs
 from agents.prompting import PromptFormat
 
 __all__ = ["DreamingConfig", "DreamReport", "DreamTarget", "Dream", "Dreaming", "ApplyResult", "LowRankAdapter", "TEMPLATES",
@@ -202,6 +202,7 @@ class Dreaming(DreamStages):
         template = self.template_for(memories, queries)
         rep.tau_before = tau0 = self.tau(tau_rows, target)
         accepted: list[Dream] = []
+        every: list[Dream] = []
         for _ in range(cfg.rounds if cfg.rest_em else 1):
             s = time.perf_counter()
             dreams = self.generate(memories, template, target, teacher=teacher)
@@ -214,6 +215,7 @@ class Dreaming(DreamStages):
             stages["trial"] += time.perf_counter() - s
             won = [dreams[i] for i, r in zip(keep, rewards) if r]
             accepted += won
+            every += dreams
             usable = sum(bool(d.rows) for d in dreams)
             rep.sampled += len(dreams)
             rep.parsed += usable
@@ -232,8 +234,12 @@ class Dreaming(DreamStages):
                 rep.sft_steps += len(self.learn(won, target))
                 stages["learn"] += time.perf_counter() - s
         s = time.perf_counter()
-        rep.committed, rep.tau_after, rep.rows_applied, rep.retention, rep.recall = self.apply(
-            accepted, tau_rows, tau0, target, older, cloze_pairs(memories, queries) if cfg.recall_guard else ())
+        held = []
+        if cfg.heldout_guard and template == "qa" and cfg.grounding == "lexical":
+            held = held_out_pairs(every, accepted, [self.fmt.render(q) for q, _ in queries])[: cfg.max_eval_queries]
+        rep.heldout_rows = len(held) if accepted else 0
+        rep.committed, rep.tau_after, rep.rows_applied, rep.retention, rep.recall, rep.heldout = self.apply(
+            accepted, tau_rows, tau0, target, older, cloze_pairs(memories, queries) if cfg.recall_guard else (), held)
         rep.sft_steps += cfg.apply_steps if rep.rows_applied else 0
         stages["apply"] += time.perf_counter() - s
         rep.stage_seconds = stages

@@ -16,6 +16,7 @@ from agents.dreaming import (
     relabel,
 )
 from agents.dream_parts import cloze_pairs
+from agents.dream_stages import held_out_pairs
 from agents.memory.experts import ExpertConfig, ExpertMemory
 from sleep_env.types import SleepReport
 from tests.agents.dream_testkit import MEMORIES, QUERIES, Q, _parseable
@@ -129,7 +130,7 @@ def _apply_setup(setup):
 
 def test_apply_commits_improvements_and_rolls_back_regressions(setup, monkeypatch):
     engine, target, d, tau_rows, tau0, before = _apply_setup(setup)
-    committed, tau1, n, kept, recall = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target)
+    committed, tau1, n, kept, recall, _ = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target)
     assert committed and n == 1 and math.isnan(kept) and math.isnan(recall) and tau1 > tau0 and d.tau(tau_rows, target) == tau1
     assert not _identical(before, _state(engine.model))
     taught = _state(engine.model)
@@ -173,7 +174,7 @@ def test_apply_rolls_back_when_older_answers_are_lost(setup, monkeypatch):
         return lambda rows, t: next(calls) if {engine.tokenizer.decode(p) for p, _ in rows} <= older_prompts else 1.0
 
     monkeypatch.setattr(d, "exact_match", fake_exact([1.0, 2 / 3]))
-    committed, tau1, n, kept, _ = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target, older=OLDER + OLDER[:1] + [(Q, None)])
+    committed, tau1, n, kept, *_ = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target, older=OLDER + OLDER[:1] + [(Q, None)])
     assert (committed, tau1, n) == (False, tau0, 1) and kept == pytest.approx(2 / 3)  # tau rose, an older answer was lost
     assert _identical(before, _state(engine.model))
     lax = _dreaming(engine, apply_steps=10, lr=3e-2, min_retention=0.5)
@@ -181,12 +182,12 @@ def test_apply_rolls_back_when_older_answers_are_lost(setup, monkeypatch):
     assert lax.apply([_dream(lax, ALIGNED)], tau_rows, tau0, target, older=OLDER)[0] is True
     engine.model.load_state_dict(before)
     monkeypatch.setattr(d, "exact_match", fake_exact([0.0, 0.0]))  # nothing to lose: retention not defined, no veto
-    committed, _, _, kept, _ = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target, older=OLDER)
+    committed, _, _, kept, *_ = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target, older=OLDER)
     assert committed and math.isnan(kept)
     engine.model.load_state_dict(before)
     off = _dreaming(engine, apply_steps=10, lr=3e-2, min_retention=0.0)
     monkeypatch.setattr(off, "exact_match", fake_exact([]))  # would raise StopIteration if the older rows were checked
-    committed, _, _, kept, _ = off.apply([_dream(off, ALIGNED)], tau_rows, tau0, target, older=OLDER)
+    committed, _, _, kept, *_ = off.apply([_dream(off, ALIGNED)], tau_rows, tau0, target, older=OLDER)
     assert committed and math.isnan(kept)
     engine.model.load_state_dict(before)
     capped = _dreaming(engine, apply_steps=1, lr=1e-4, max_eval_queries=2)
@@ -218,6 +219,66 @@ def test_apply_rolls_back_when_the_recall_of_the_day_s_statements_falls(setup, m
     assert res.committed is True and math.isnan(res.recall)
 
 
+def test_held_out_pairs_are_the_rows_of_the_dreams_not_applied():
+    def dream(*rows):
+        return Dream(prompt="p", text="", token_ids=(), rows=list(rows))
+
+    won = dream(("Q: Where does Ann live?", "Rome"), ("Q: Ann's city?", "Rome"))
+    lost = dream(("Q: Which city is Ann in?", " Rome "), ("Q: Ann's city?", "Paris"), ("Q: Bob?", " "))
+    again = dream(("Q: Which city is Ann in?", "Rome"), ("Q: Where is Bob?", "Oslo"), ("Q: tau", "Rome"))
+    same_text = dream(("Q: Where does Ann live?", "Rome"))  # equal to the applied dream, but not it
+    assert held_out_pairs([won, lost, again, same_text], [won], exclude=["Q: tau"]) == [
+        ("Q: Which city is Ann in?", "Rome"), ("Q: Where is Bob?", "Oslo")]  # stripped, no repeats, in order
+    assert held_out_pairs([won, lost], []) == [("Q: Where does Ann live?", "Rome"), ("Q: Ann's city?", "Rome"),
+                                               ("Q: Which city is Ann in?", "Rome"), ("Q: Ann's city?", "Paris")]
+    assert held_out_pairs([won], [won]) == [] and held_out_pairs([], []) == []
+
+
+def test_apply_rolls_back_when_the_held_out_dream_rows_are_answered_worse(setup, monkeypatch):
+    engine, target, _, tau_rows, tau0, before = _apply_setup(setup)
+    d = _dreaming(engine, apply_steps=10, lr=3e-2, heldout_guard=True)
+    held = [(d.fmt.render("Question: Which city is Ann in?"), "Rome")]
+    held_prompts = {engine.tokenizer.decode(p) for p, _ in d._rows(held, eos=False)}
+
+    def fake_exact(seq):  # tau's queries: always 1.0; the held-out rows: seq
+        calls = iter(seq)
+        return lambda rows, t: next(calls) if {engine.tokenizer.decode(p) for p, _ in rows} == held_prompts else 1.0
+
+    monkeypatch.setattr(d, "exact_match", fake_exact([1.0, 0.0]))
+    res = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target, heldout=held)
+    assert (res.committed, res.tau_after, res.rows, res.heldout) == (False, tau0, 1, 0.0)  # tau rose, held-out fell
+    assert _identical(before, _state(engine.model))
+    monkeypatch.setattr(d, "exact_match", fake_exact([0.5, 0.5]))  # kept: no fewer answered
+    res = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target, heldout=held)
+    assert res.committed is True and res.heldout == 1.0
+    off = _dreaming(engine, apply_steps=10, lr=3e-2)  # opt-in: off by default, not even measured
+    monkeypatch.setattr(off, "exact_match", fake_exact([1.0, 0.0]))
+    res = off.apply([_dream(off, ALIGNED)], tau_rows, tau0, target, heldout=held)
+    assert res.committed is True and math.isnan(res.heldout)
+
+
+def test_run_checks_the_held_out_rows_only_for_grounded_qa_dreams(setup, monkeypatch):
+    engine, _, _, target = setup
+    texts = iter([[("Question: Where does Ann live?", "Rome")], [("Question: Which city is Ann in?", "Rome")]] * 3)
+    monkeypatch.setattr("agents.dream_stages.parse_dream", lambda text, template, max_rows: next(texts))
+    held = {}
+    for kw in ({}, {"heldout_guard": True}, {"heldout_guard": True, "grounding": "none"}):
+        d = _dreaming(engine, dreams=2, dreams_per_expert=1, rounds=1, top_k=1, random_extra=0, template="qa", **kw)
+        monkeypatch.setattr(d, "trial", lambda dream, *a: setattr(dream, "reward", 1) or 1)  # the one trial wins
+
+        def apply(*a, _apply=d.apply):
+            held[len(held)] = a[6]  # run passes (dreams, tau_rows, tau0, target, older, cloze, heldout)
+            return _apply(*a)
+
+        monkeypatch.setattr(d, "apply", apply)
+        rep = d.run(MEMORIES, QUERIES, target)
+        assert rep.skipped == "" and rep.rewarded == 1 and rep.rows_applied == 1
+        assert rep.heldout_rows == len(held[len(held) - 1]) and rep.to_metrics()["dream_heldout_rows"] == rep.heldout_rows
+    assert held[0] == [] and held[2] == []  # off by default; not for ungrounded dreams
+    assert len(held[1]) == 1 and held[1][0][1] == "Rome"  # the dream that was not applied
+    assert held[1][0][0] in {d.fmt.render("Question: Where does Ann live?"), d.fmt.render("Question: Which city is Ann in?")}
+
+
 def test_older_queries_use_the_real_exact_match(setup):
     engine, _, _, target = setup
     d = _dreaming(engine, apply_steps=40, lr=3e-2)
@@ -225,7 +286,7 @@ def test_older_queries_use_the_real_exact_match(setup):
     tau_rows = d.evaluator(MEMORIES, [("Question: Where does Bob live?\nAnswer: Bob lives in", "Oslo")])
     assert d.exact_match(d.evaluator((), older), target) == 0.0  # a random model does not answer "Rome"
     # a dream that teaches "Oslo" for Bob: nothing older answered before, so nothing to lose
-    committed, _, _, kept, _ = d.apply([_dream(d, [("Question: Where does Bob live?\nAnswer: Bob lives in", "Oslo")])],
+    committed, _, _, kept, *_ = d.apply([_dream(d, [("Question: Where does Bob live?\nAnswer: Bob lives in", "Oslo")])],
                                     tau_rows, d.tau(tau_rows, target), target, older=older)
     assert committed and math.isnan(kept)
 

@@ -210,6 +210,10 @@ def load_config(source: str | Path | Mapping[str, Any] | None = None) -> RunConf
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 -- _Loader is a SafeLoader
     except yaml.YAMLError as exc:
         raise ConfigError(f"config is not valid YAML: {yaml_problem(exc)}") from None
+    if isinstance(data, dict) and data.get("dreaming", False) is None and re.search(r"^dreaming:[ \t]*(#.*)?$", text, re.M):
+        # a bare `dreaming:` is ambiguous (on with the defaults? off?); an explicit `dreaming: null` means off
+        raise ConfigError("dreaming: is empty; write `dreaming: {}` for Dreaming with the default settings, "
+                          "or delete the line for no Dreaming")
     return _build(RunConfig, {} if data is None else data)  # an empty file = defaults; `off` is an error
 
 

@@ -102,11 +102,19 @@ def _dreaming_spec(path: str, value: Any) -> dict[str, Any] | None:
                           "(check the spelling)")
     # the same YAML typing as every other field: "1e-3" is 0.001, 2.0 is the int 2, "off" is not a bool
     defaults = {f.name: f.default for f in dataclasses.fields(DreamingConfig)}
+    from agents.dream_config import _CHOICES
+
+    for k, v in value.items():  # `grounding: off` reads as False: name the choices, not the default
+        if k in _CHOICES and isinstance(v, bool):
+            raise ConfigError(f"{path}.{k} must be one of {', '.join(repr(c) for c in _CHOICES[k])}, got {v!r} "
+                              f"(YAML reads yes/no/on/off as booleans); write e.g. {k}: '{_CHOICES[k][-1]}'")
     typed = {k: _coerce(f"{path}.{k}", v, fields[k], defaults[k]) for k, v in value.items()}
     try:
         DreamingConfig(**typed)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{path}: {exc}{_dreaming_fix(path, typed)}") from None
+        msg = str(exc)  # DreamingConfig's messages start with the field's name: "dreaming.lr must be ..."
+        sep = "." if msg.split(" ", 1)[0] in fields else ": "
+        raise ConfigError(f"{path}{sep}{msg}{_dreaming_fix(path, typed)}") from None
     return typed
 
 

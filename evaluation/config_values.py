@@ -14,8 +14,8 @@ _INT = re.compile(r"^[+-]?\d[\d_]*$")
 def _coerce(path: str, value: Any, typ: Any, example: Any = None) -> Any:
     """Convert a YAML value to ``typ`` or raise ConfigError naming ``path``.
 
-    ``example``: a valid value (the field's default) that a float field's fix hint shows, as
-    ``write e.g. <leaf>: <example>``; None = a generic number.
+    ``example``: a valid value (the field's default) that a float, bool or str field's fix hint shows,
+    as ``write e.g. <leaf>: <example>``; None = a generic one.
     """
     name = typ if isinstance(typ, str) else getattr(typ, "__name__", str(typ))
     if name in ("int", int):
@@ -44,12 +44,14 @@ def _coerce(path: str, value: Any, typ: Any, example: Any = None) -> Any:
     if name in ("bool", bool):
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{path} must be true or false, got {value!r}")
+        example = example if isinstance(example, bool) else True
+        raise ConfigError(f"{path} must be true or false, got {value!r}; write e.g. {path.split('.')[-1]}: {str(example).lower()}")
     if name in ("str", str):
         if isinstance(value, str):
             return value
         raise ConfigError(
-            f"{path} must be a string, got {value!r} ({type(value).__name__}); write a quoted string, e.g. {path.split('.')[-1]}: 'text' (YAML reads yes/no/on/off as booleans)"
+            f"{path} must be a string, got {value!r} ({type(value).__name__}); write a quoted string, e.g. "
+            f"{path.split('.')[-1]}: '{example if isinstance(example, str) and example else 'text'}' (YAML reads yes/no/on/off as booleans)"
         )
     if name == "tuple[str, ...]":
         if isinstance(value, str):  # one name is a one-element list (agents: sleep)

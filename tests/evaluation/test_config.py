@@ -239,7 +239,12 @@ def test_range_rules_are_checked_at_load_time_with_the_field_name() -> None:
         ("sleep: {router: fast}", "write e.g. sleep: {router: lexical}"),
         ("match: fuzzy", "match must be 'contains' or 'exact', got 'fuzzy'; write e.g. match: contains"),
         ("probe_stem: other", "write e.g. probe_stem: canonical"),
-        ("dreaming: {dreams: 0}", "dreaming: dreams must be an int >= 1, got 0; write e.g. dreaming: {dreams: 8}"),
+        ("dreaming: {dreams: 0}", "dreaming.dreams must be an int >= 1, got 0; write e.g. dreaming: {dreams: 8}"),
+        # a bool where a bool belongs: the hint writes one; a bool where a choice belongs: the choices
+        ("dreaming: {rest_em: maybe}", "dreaming.rest_em must be true or false, got 'maybe'; write e.g. rest_em: true"),
+        ("dreaming: {grounding: off}", "dreaming.grounding must be one of 'lexical', 'none', got False "
+                                      "(YAML reads yes/no/on/off as booleans); write e.g. grounding: 'none'"),
+        ("model: yes", "write a quoted string, e.g. model: 'smollm2-135m' (YAML reads yes/no/on/off as booleans)"),
         ("dreaming: {dreams: 3, temperature: 0.0}", "write e.g. dreaming: {temperature: 0.7}"),
         ("dreaming: {top_k: 0, random_extra: 0}", "write e.g. dreaming: {top_k: 3, random_extra: 1}"),
         # a float field that is not a number: the hint shows the field's own default
@@ -251,6 +256,16 @@ def test_range_errors_end_with_a_fix_to_write(text: str, fix: str) -> None:
     with pytest.raises(ConfigError) as exc:
         load_config(text)
     assert str(exc.value).endswith(fix), str(exc.value)
+
+
+def test_a_bare_dreaming_key_is_an_error_but_an_explicit_null_means_off() -> None:
+    for text in ("agents: [sleep]\ndreaming:\n", "agents: [sleep]\ndreaming:   # later\nseed: 1\n"):
+        with pytest.raises(ConfigError, match=r"dreaming: is empty; write `dreaming: \{\}` for Dreaming with the default"):
+            load_config(text)
+    assert load_config("agents: [sleep]\ndreaming: {}\n").dreaming == {}
+    assert load_config('{"agents": ["sleep"], "dreaming": null}').dreaming is None  # a run's config.json
+    assert load_config("agents: [sleep]\ndreaming: null\n").dreaming is None  # as config_to_dict dumps it
+    assert load_config({"agents": ["sleep"], "dreaming": None}).dreaming is None  # Python: None is off
 
 
 @pytest.mark.parametrize("text", ["agents: sleep, sft", "agents: in-context sleep", "agents: 'sleep,sft'"])

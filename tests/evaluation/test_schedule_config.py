@@ -101,7 +101,7 @@ def test_dreaming_key_is_validated_against_dreaming_config() -> None:
     assert load_config("agents: [seal]").dreaming is None
     with pytest.raises(ConfigError, match=r"unknown dreaming key\(s\) \['drems'\].*dreams"):
         load_config("dreaming: {drems: 3}")
-    with pytest.raises(ConfigError, match="dreaming: dreams must be"):
+    with pytest.raises(ConfigError, match=r"dreaming\.dreams must be"):
         load_config("dreaming: {dreams: -1}")
     with pytest.raises(ConfigError, match="dreaming must be a mapping"):
         load_config("dreaming: 3")

@@ -46,6 +46,34 @@ def _seq(xs, sep: str = " / ") -> str:
     return sep.join(_item(x) for x in xs)
 
 
+#: Scalars of the Dreaming line and lists that print_summary shows (checked for "not a number").
+_DREAM_KEYS = ("dream_sleeps", "dream_applies_committed", "dream_probes_gained", "dream_probes_lost",
+               "seconds_consolidation", "seconds_dreaming")
+_LIST_KEYS = ("in_context_acc_per_sleep", "dream_reward_rate_per_round", "dream_expected_reward_per_round")
+
+
+def _number_list(xs) -> bool:
+    """True for None or a list / tuple of numbers and nulls (null = an undefined value)."""
+    return xs is None or (isinstance(xs, (list, tuple)) and all(x is None or _number(x) for x in xs))
+
+
+def check_summary(summary, path) -> None:
+    """Raise SleepEnvError naming what is wrong when ``summary`` is not a run summary's shape.
+
+    A run summary is a JSON object with an ``agents`` object of per-agent objects.
+    """
+    where = f"{path} is not a summary written by `sleep-env run`"
+    if isinstance(summary, dict) and "cells" in summary and "agents" not in summary:
+        raise SleepEnvError(f"{where}: it is a compare summary (compare.json); its table is compare.csv, and "
+                            "`sleep-env report DIR` writes report.md for the compare directory")
+    if not isinstance(summary, dict) or not isinstance(summary.get("agents"), dict):
+        got = type(summary).__name__ if not isinstance(summary, dict) else f"keys {sorted(summary)[:6]}"
+        raise SleepEnvError(f"{where}: expected a JSON object with an 'agents' object, got {got}")
+    for name, m in summary["agents"].items():
+        if not isinstance(m, dict):
+            raise SleepEnvError(f"{where}: agents.{name} should be an object of metrics, got {m!r}")
+
+
 def print_summary(summary: dict) -> None:
     """Print the per-agent table of a run summary ("-" for a key the summary does not have)."""
     cols = ["closed-book acc", "BWT", "FWT", "forgetting", "wake query acc", "sleeps", "s asleep", "in-context acc per sleep"]
@@ -57,7 +85,8 @@ def print_summary(summary: dict) -> None:
         ic = _seq(m.get("in_context_acc_per_sleep"), " ")
         vals = [_fmt(m.get(k), ".0f" if k == "seconds_asleep" else ".2f") for k in keys]
         rows.append([name] + vals + [ic])
-        odd += [f"agents.{name}.{k} = {m[k]!r}" for k in keys if m.get(k) is not None and not _number(m[k])]
+        odd += [f"agents.{name}.{k} = {m[k]!r}" for k in (*keys, *_DREAM_KEYS) if m.get(k) is not None and not _number(m[k])]
+        odd += [f"agents.{name}.{k} = {m[k]!r}" for k in _LIST_KEYS if k in m and not _number_list(m[k])]
     head = ["agent"] + cols
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths))  # noqa: E731
@@ -101,6 +130,7 @@ def _default_notice(path: Path | None, doing: str) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from evaluation.config import load_config
     from evaluation.experiment import resume_experiment, run_experiment
+    from evaluation.rundir import json_safe
 
     if args.resume:
         if args.config or args.out or args.force:
@@ -116,7 +146,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _default_notice(path, "running")
         out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
         summary = run_experiment(cfg, out, quiet=args.quiet, force=args.force, tensorboard=not args.no_tensorboard)
-    print_summary(summary)
+    print_summary(json_safe(summary))  # as `sleep-env summary` prints the written summary.json (nan -> "-")
     print(f"\nrun directory: {out}  (summary.json, config.json, <agent>/steps.jsonl, <agent>/R.npy)")
     return 0
 
@@ -180,13 +210,16 @@ def _cmd_summary(args: argparse.Namespace) -> int:
             raise SleepEnvError(f"{given} has no summary.json yet: its run has not finished; continue it with "
                                 f"`sleep-env run --resume {given}`")
         raise SleepEnvError(f"{path} does not exist; pass a run directory written by `sleep-env run` (or its summary.json)")
+    text = path.read_text(errors="replace")
+    if not text.strip():
+        raise SleepEnvError(f"{path} is empty; a run writes summary.json when it finishes (an interrupted run "
+                            "continues with `sleep-env run --resume DIR`)")
     try:
-        summary = json.loads(path.read_text())
-        print_summary(summary)
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise SleepEnvError(
-            f"{path} is not a summary written by `sleep-env run` (expected JSON with an 'agents' mapping)"
-        ) from None
+        summary = json.loads(text)
+    except ValueError as exc:
+        raise SleepEnvError(f"{path} is not JSON ({exc}); pass a summary.json written by `sleep-env run`") from None
+    check_summary(summary, path)
+    print_summary(summary)
     return 0
 
 

@@ -20,6 +20,7 @@ import pytest
 
 from evaluation.cli import main
 from evaluation.config import config_to_dict, load_config
+from evaluation.rundir import json_safe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -159,6 +160,33 @@ def test_summary_reads_acc_and_flags_values_that_are_not_numbers(tmp_path, capsy
     assert lines[4] == "note: not a number (shown as written; was the summary edited?): agents.odd.acc = 'lots', agents.odd.bwt = True"
 
 
+def test_summary_flags_lists_and_dreaming_values_that_are_not_numbers(tmp_path, capsys) -> None:
+    path = tmp_path / "summary.json"
+    agents = {"s": {"acc": 0.5, "in_context_acc_per_sleep": [1.0, "high"], "dream_reward_rate_per_round": [0.5, None],
+                    "dream_sleeps": "three", "seconds_dreaming": 12.0}}
+    path.write_text(json.dumps({"agents": agents}))
+    assert main(["summary", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[3] == ("note: not a number (shown as written; was the summary edited?): agents.s.dream_sleeps = 'three', "
+                        "agents.s.in_context_acc_per_sleep = [1.0, 'high']")  # a null inside a list is an undefined value
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("", "summary.json is empty; a run writes summary.json when it finishes"),
+    ("{not json", "summary.json is not JSON ("),
+    ('{"agents": {"x": null}}', "agents.x should be an object of metrics, got None"),
+    ('{"agents": [1]}', "expected a JSON object with an 'agents' object, got keys ['agents']"),
+    ("[1, 2]", "expected a JSON object with an 'agents' object, got list"),
+    ('{"cells": [], "config": {}}', "it is a compare summary (compare.json); its table is compare.csv"),
+])
+def test_summary_errors_say_what_is_wrong(tmp_path, capsys, text, needle) -> None:
+    path = tmp_path / "summary.json"
+    path.write_text(text)
+    assert main(["summary", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sleep-env: error:") and needle in err and "\n" not in err, err
+
+
 @pytest.mark.parametrize("text", ["", "\n", "# nothing set yet\n"])
 def test_check_on_an_empty_config_says_the_defaults_are_used(tmp_path, capsys, text) -> None:
     path = tmp_path / "empty.yaml"
@@ -185,6 +213,20 @@ def test_bare_run_says_which_default_config_it_runs(tmp_path, capsys, monkeypatc
     assert first.startswith("no config given: running the default config"), first
     assert "model smollm2-135m" in first and "3 experiences" in first and "in-context, sleep" in first, first
     assert seen["cfg"] == load_config(None)
+
+
+def test_run_prints_an_undefined_metric_as_summary_does(tmp_path, capsys, monkeypatch) -> None:
+    import evaluation.experiment
+
+    summary = {"agents": {"sleep": {"acc": 0.5, "bwt": float("nan"), "sleeps": 1, "in_context_acc_per_sleep": [float("nan")]}}}
+    monkeypatch.setattr(evaluation.experiment, "run_experiment", lambda cfg, out, **kw: summary)
+    assert main(["run", "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    printed = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("sleep ")]
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(json_safe(summary)))  # as run_experiment writes it
+    assert main(["summary", str(path)]) == 0
+    again = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("sleep ")]
+    assert printed == again and printed[0].split()[1:4] == ["0.50", "-", "-"] and printed[0].split()[-1] == "nan"
 
 
 def test_usage_errors_exit_2(capsys) -> None:

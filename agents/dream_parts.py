@@ -93,8 +93,9 @@ def cloze_pairs(memories: Sequence[str], queries: Sequence[tuple[str, str | None
     (case-sensitive, as whole words) after some text, the pair ``(line[:start].rstrip(), answer)``
     for its first such occurrence:
     "Ann Lee lives in Rome." with the answer "Rome" gives ("Ann Lee lives in", "Rome"). Question
-    lines (``Question: ...`` or ending in ``?``) and label lines (the text before the answer ends
-    with ":", e.g. "Answer: Rome") are skipped: they test the question format, not the statement.
+    lines (``Question: ...`` or ending in ``?``), label lines (the text before the answer ends
+    with ":", e.g. "Answer: Rome") and inline questions (it ends with "?", e.g. "Where does Ann live?
+    Rome") are skipped: they test the question format, not the statement.
     Used by Dreaming's recall guard (``DreamingConfig.recall_guard``).
 
     Args:
@@ -126,7 +127,7 @@ def cloze_pairs(memories: Sequence[str], queries: Sequence[tuple[str, str | None
         for a in answers:
             for hit in re.finditer(rf"(?<!\w){re.escape(a)}(?!\w)", line):  # the first usable occurrence
                 prefix = line[: hit.start()].rstrip()
-                if prefix and not prefix.endswith(":"):
+                if prefix and not prefix.endswith((":", "?")):  # not a label or an inline question
                     out[(prefix, a)] = None
                     break
     pairs = list(out)

@@ -131,6 +131,9 @@ def test_cloze_pairs_take_the_first_usable_occurrence_and_skip_questions_and_lab
     assert got == [("Rome", "Rome"), ("Answer: Rome, and Ann lives in", "Rome"), ("Bo works as a", "baker")]
     assert cloze_pairs(memories, queries, limit=1) == got[:1] and cloze_pairs(memories, queries, limit=0) == []
     assert cloze_pairs(["Ann lives in Romeo."], [("q", "Rome")]) == []  # whole words only
+    # an inline question before its answer is skipped; a later statement on the line is not
+    assert cloze_pairs(["Where does Ann live? Rome", "Where is Bo? Bo lives in Rome."], [("q", "Rome")]) == [
+        ("Where is Bo? Bo lives in", "Rome")]
 
 
 @pytest.mark.parametrize("memories, queries, limit, error, match", [

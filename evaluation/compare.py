@@ -321,5 +321,8 @@ def format_table(result: Mapping[str, Any], metrics: tuple[str, ...] = ("acc", "
     widths = [max(len(str(x[i])) for x in rows + [head]) for i in range(len(head))]
     line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
     text = [line(head), "  ".join("-" * w for w in widths)] + [line(r) for r in rows]
-    text.append("mean [95% bootstrap CI] over seeds")
+    if any(r["n"] > 1 for r in result["table"]):
+        text.append("mean [95% bootstrap CI] over seeds")
+    else:  # one seed per cell: no interval to show
+        text.append("one seed per cell: values, no confidence interval (add seeds: [0, 1, 2] for one)")
     return "\n".join(text)

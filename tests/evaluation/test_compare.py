@@ -219,3 +219,16 @@ def test_ray_gives_the_same_table_as_local_processes(grid, tmp_path):
 
     assert strip(ray_res["table"]) == strip(grid["result"]["table"])
     assert [c["metrics"]["lca"] for c in ray_res["cells"]] == [c["metrics"]["lca"] for c in grid["result"]["cells"]]
+
+
+def test_table_footer_shows_the_interval_only_with_several_seeds():
+    from evaluation.compare import aggregate, format_table
+
+    def cells(seeds):
+        return [{"schedule": "s", "agent": "sleep", "seed": k, "status": "ok", "metrics": {"acc": 0.5 + 0.1 * k}} for k in seeds]
+
+    one = format_table({"table": aggregate(cells([0]), ["s"], ["sleep"])}, metrics=("acc",))
+    assert one.splitlines()[2].split()[:4] == ["s", "sleep", "1", "0.50"] and "[" not in one.splitlines()[2]
+    assert one.splitlines()[-1] == "one seed per cell: values, no confidence interval (add seeds: [0, 1, 2] for one)"
+    three = format_table({"table": aggregate(cells([0, 1, 2]), ["s"], ["sleep"])}, metrics=("acc",))
+    assert three.splitlines()[2].split()[3] == "0.60" and three.splitlines()[-1] == "mean [95% bootstrap CI] over seeds"

@@ -5,7 +5,8 @@ from types import SimpleNamespace
 import pytest
 
 from evaluation.config import load_config
-from evaluation.experiment import _Measured, build_env_config
+from evaluation.experiment import build_env_config
+from evaluation.measured import _Measured
 from sleep_env import SleepEnv, SleepReport
 
 CFG = load_config("model: tiny\nexperiences: 2\nfacts_per_experience: 3\nqueries_per_experience: 1\n")  # 6 probes

@@ -34,8 +34,12 @@ One :meth:`Dreaming.run` per sleep:
 6. **Apply**: train the consolidated level on every rewarded dream's rows, transactionally: rolled
    back when ``tau`` gets worse, when a tensor turns non-finite, or (``apply_guard="exact"``) when
    fewer of tau's queries are answered exactly, fewer of earlier sleeps' answered queries
-   (``older``; ``min_retention``), or fewer cloze items of the day's memory statements
-   (:func:`agents.dream_parts.cloze_pairs`; ``recall_guard``).
+   (``older``; ``min_retention``), fewer cloze items of the day's memory statements
+   (:func:`agents.dream_parts.cloze_pairs`; ``recall_guard``), or fewer of the held-out dream rows
+   (grounded rows of the sleep's dreams that were not applied, the model's own rewordings of the
+   day's facts: :func:`agents.dream_stages.held_out_pairs`; ``heldout_guard``).
+
+Stages 2-6 are methods of :class:`agents.dream_stages.DreamStages`, the base class of :class:`Dreaming`.
 
 Before selection, ``qa`` dream rows that no memory line supports are dropped
 (``grounding="lexical"``, :func:`grounded`); only dreams with rows are selected and trialed.

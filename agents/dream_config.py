@@ -99,14 +99,17 @@ class DreamingConfig:
             recall of the statements stayed at 1.00 of its value and the apply was kept all the same.
             It vetoed no apply in the sleeps measured (default stream seed 0, all 3 sleeps: the same
             lifetime as without it; 24-facts seed 0, the first 2 sleeps).
-        heldout_guard: Opt-in (default False): with ``apply_guard="exact"`` and grounded ``qa`` dreams
-            (``grounding="lexical"``), the apply step is also rolled back when fewer of the held-out
-            dream rows are answered exactly (greedy, closed-book) after it than before: the rows of
-            the sleep's dreams that are not applied, minus tau's questions and the applied rows'
-            questions (:func:`agents.dream_stages.held_out_pairs`; the first ``max_eval_queries``).
-            They are the model's own rewordings of the day's facts with answers a memory line
-            states, so they test what every other guard cannot: transfer of the applied rows to
-            other wordings, which is what the probes ask.
+        heldout_guard: Opt-in (default False): with ``apply_guard="exact"``, the apply step is also
+            rolled back when fewer of a held-out set are answered exactly (greedy, closed-book) after
+            it than before (:meth:`agents.dreaming.Dreaming.held_out`): the model's own rewordings of
+            the day's and of earlier sleeps' answered questions, each kept with its answer stem
+            (:meth:`agents.dream_stages.DreamStages.reword`: few-shot, greedy, with the experts off;
+            at most ``max_eval_queries`` of each), plus the grounded ``qa`` dream rows that were not
+            applied. Why: every other check uses the wording the apply trains on (tau's questions,
+            the rewarded dreams), while the probes ask the same facts in other words. Measured on the
+            failure it is built for (SmolLM2, 24 facts per experience, seed 0, second sleep: an apply
+            that raised tau from -1.15 to -0.65 and lost 6 of 72 probes): the dream rows alone
+            were no held-out set, every dream not applied repeated an applied question (0 rows).
         min_improvement: Reward needs ``tau' - tau > min_improvement`` (nats/token or accuracy), >= 0.
         max_eval_queries: Cap on tau's queries (a random subset), >= 1.
         max_rows: Cap on SFT rows parsed from one dream, >= 1.

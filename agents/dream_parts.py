@@ -19,7 +19,8 @@ import torch
 from agents.dream_model import DreamTarget, LowRankAdapter, expert_target  # noqa: F401  (re-exported)
 
 __all__ = ["DreamTemplate", "TEMPLATES", "parse_dream", "grounded", "cloze_pairs", "qa_pairs", "older_pairs", "check_memories", "relabel", "qa_text", "Teacher", "gradient_alignment", "select_dreams", "LowRankAdapter",
-           "DreamTarget", "expert_target", "RECALL", "ARC_QUESTION"]
+           "DreamTarget", "expert_target", "RECALL", "ARC_QUESTION",
+           "REWORD_SHOTS", "split_question", "parse_rewording"]
 
 _SCORES = ("cosine", "dot", "norm")
 #: Instruction of recall rows (same as ``agents.sleep_agent.RECALL_INSTRUCTION``).
@@ -193,6 +194,61 @@ def relabel(parsed: list[list[tuple[str, str]]], teacher: Teacher) -> tuple[list
         out.append([(q, t) for q, _, t in new if t])
         changed.append(sum(bool(t) and _norm(t) != _norm(a) for _, a, t in new))
     return out, changed
+
+
+#: Few-shot prompt of the rewordings (raw text, no chat template: SmolLM2-135M-Instruct asked in its
+#: chat template to reword a question answers it instead; with these three generic examples it writes
+#: e.g. "What pet does X own?" for "What pet does X have?").
+REWORD_SHOTS = ("Reword each question. Keep its meaning and its names.\n\n"
+                "Question: What is the capital of France?\nReworded: Which city is the capital of France?\n\n"
+                "Question: When was Mary Smith born?\nReworded: In which year is Mary Smith's birth?\n\n"
+                "Question: Who owns the red car?\nReworded: Whose is the red car?\n\n"
+                "Question: {question}\nReworded:")
+
+
+def split_question(prompt: str) -> tuple[str, str, str] | None:
+    r"""``(label, question, stem)`` of a one-line question prompt, or None.
+
+    ``"Question: Where does Ann live?\nAnswer: Ann lives in"`` -> ``("Question: ", "Where does Ann
+    live?", "Ann lives in")``; the label is ``"Question: "`` or ``""``, the stem ``""`` when there is no
+    ``Answer:`` line. None when the question part is not one line ending in "?" (e.g. a passage).
+    """
+    lines = prompt.rstrip("\n").split("\n")
+    stem = ""
+    if len(lines) > 1 and lines[-1].startswith("Answer:"):
+        stem, lines = lines[-1][len("Answer:"):].strip(), lines[:-1]
+    if len(lines) != 1:
+        return None
+    q = lines[0].strip()
+    label = "Question: " if q.startswith("Question:") else ""
+    q = q[len("Question:"):].strip() if label else q
+    return (label, q, stem) if q.endswith("?") and len(q) > 1 else None
+
+
+def _names(question: str) -> list[str]:
+    """Capitalised words after the first word (the names a rewording must keep)."""
+    return [w for w in re.findall(r"[A-Za-z][\w'-]*", question)[1:] if w[0].isupper()]
+
+
+def parse_rewording(text: str, question: str) -> str | None:
+    r"""The model's rewording of ``question`` from its completion of :data:`REWORD_SHOTS`, or None.
+
+    Kept: the first line, stripped, when it ends in "?", is at most 200 characters, differs from the
+    question (lower case, punctuation ignored) and keeps every name of it (capitalised words after the
+    first, whole words). A rewording may still change the meaning ("Who lives in Ann Lee?"); the
+    guard compares the same items before and after an apply, so such an item adds noise, not bias.
+
+    Example:
+        >>> parse_rewording(" What pet does Ann Lee own?\nQuestion: x", "What pet does Ann Lee have?")
+        'What pet does Ann Lee own?'
+        >>> [parse_rewording(t, "What pet does Ann Lee have?") for t in (" What pet does Ann Lee have?", " Whodat?", "Pets")]
+        [None, None, None]
+    """
+    line = text.strip().split("\n")[0].strip() if isinstance(text, str) else ""
+    if not line.endswith("?") or len(line) > 200 or _norm(line) == _norm(question):
+        return None
+    words = set(re.findall(r"[A-Za-z][\w'-]*", line))
+    return line if all(n in words for n in _names(question)) else None
 
 
 def qa_text(rows: Sequence[tuple[str, str]]) -> str:

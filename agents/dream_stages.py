@@ -15,7 +15,20 @@ import torch
 
 from agents.dream_config import Dream
 from agents.dream_ops import Row
-from agents.dream_parts import TEMPLATES, DreamTarget, Teacher, gradient_alignment, grounded, parse_dream, qa_text, relabel, select_dreams
+from agents.dream_parts import (
+    REWORD_SHOTS,
+    TEMPLATES,
+    DreamTarget,
+    Teacher,
+    gradient_alignment,
+    grounded,
+    parse_dream,
+    parse_rewording,
+    qa_text,
+    relabel,
+    select_dreams,
+    split_question,
+)
 from agents.engine import SamplingParams
 
 __all__ = ["ApplyResult", "DreamStages", "held_out_pairs"]
@@ -187,6 +200,37 @@ class DreamStages:
         self.engine.model.eval()
         return self._train(self.generator.parameters(), batches, self.config.generator_lr, mode)
 
+    @torch.no_grad()
+    def reword(self, pairs: Sequence[tuple[str, str | None]], target: DreamTarget) -> list[tuple[str, str]]:
+        """The model's own rewordings of one-line questions, each with its answer stem and answer.
+
+        For every ``(prompt, answer)`` with an answer whose prompt is one question line (and an
+        optional ``Answer:`` stem line, :func:`agents.dream_parts.split_question`), the model reading
+        with its experts off (``target.reader``) completes the few-shot prompt
+        :data:`agents.dream_parts.REWORD_SHOTS` greedily (at most 32 tokens);
+        :func:`agents.dream_parts.parse_rewording` keeps a rewording that differs from the question
+        and keeps its names. It replaces the question line; the stem stays, as in the env's probes.
+        Greedy decoding in a forked RNG: the lifetime's random streams are not touched.
+
+        Returns:
+            ``(rendered prompt, answer)`` pairs (rendered with :attr:`fmt`), without repeats; [] when
+            nothing could be reworded.
+        """
+        items = [(split_question(q), a.strip()) for q, a in pairs if a and a.strip()]
+        items = [(parts, a) for parts, a in items if parts is not None]
+        if not items:
+            return []
+        self.engine.model.eval()
+        with target.reader():
+            outs = self.engine.generate([REWORD_SHOTS.format(question=q) for (_, q, _), _ in items],
+                                        SamplingParams(temperature=0.0, max_new_tokens=32, stop=("\n",), seed=0))
+        out = []
+        for ((label, q, stem), a), o in zip(items, outs):
+            r = parse_rewording(o.text, q)
+            if r is not None:
+                out.append((self.fmt.render(f"{label}{r}" + (f"\nAnswer: {stem}" if stem else "")), a))
+        return list(dict.fromkeys(out))
+
     def apply(self, dreams: list[Dream], tau_rows: list[Row], tau0: float, target: DreamTarget,
               older: Sequence[tuple[str, str]] = (), cloze: Sequence[tuple[str, str]] = (),
               heldout: Sequence[tuple[str, str]] = ()) -> ApplyResult:
@@ -199,9 +243,9 @@ class DreamStages:
         times its value before the apply, or (``config.recall_guard``) when fewer of the ``cloze``
         items (``(statement prefix, answer)`` text pairs, :func:`agents.dream_parts.cloze_pairs`; raw
         text, at most ``max_eval_queries``) are completed exactly than before, or
-        (``config.heldout_guard``) when fewer of the ``heldout`` pairs (``(rendered prompt, answer)``,
-        :func:`held_out_pairs`: dream rows not applied; the first ``max_eval_queries``) are answered
-        exactly than before.
+        (``config.heldout_guard``) when fewer of the ``heldout`` pairs (``(rendered prompt, answer)``:
+        :meth:`reword` rewordings, :func:`held_out_pairs` dream rows; all of them, the caller caps)
+        are answered exactly than before.
 
         Returns:
             An :class:`ApplyResult` (a tuple: committed, tau after (the restored value on rollback),
@@ -218,7 +262,7 @@ class DreamStages:
         old0 = self.exact_match(old_rows, target) if old_rows else float("nan")
         cloze_rows = self._rows(list(cloze)[: cfg.max_eval_queries], eos=False) if guard and cfg.recall_guard else []
         cloze0 = self.exact_match(cloze_rows, target) if cloze_rows else float("nan")
-        held_rows = self._rows(list(heldout)[: cfg.max_eval_queries], eos=False) if guard and cfg.heldout_guard else []
+        held_rows = self._rows(list(heldout), eos=False) if guard and cfg.heldout_guard else []
         held0 = self.exact_match(held_rows, target) if held_rows else float("nan")
         snap = [p.detach().clone() for p in target.params]
         bs = min(cfg.batch_size, len(rows))

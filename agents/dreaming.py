@@ -238,10 +238,8 @@ class Dreaming(DreamStages):
                 rep.sft_steps += len(self.learn(won, target))
                 stages["learn"] += time.perf_counter() - s
         s = time.perf_counter()
-        held = []
-        if cfg.heldout_guard and template == "qa" and cfg.grounding == "lexical":
-            held = held_out_pairs(every, accepted, [self.fmt.render(q) for q, _ in queries])[: cfg.max_eval_queries]
-        rep.heldout_rows = len(held) if accepted else 0
+        held = self.held_out(queries, older, every, accepted, template, target) if accepted and cfg.heldout_guard and cfg.apply_guard == "exact" else []
+        rep.heldout_rows = len(held)
         rep.committed, rep.tau_after, rep.rows_applied, rep.retention, rep.recall, rep.heldout = self.apply(
             accepted, tau_rows, tau0, target, older, cloze_pairs(memories, queries) if cfg.recall_guard else (), held)
         rep.sft_steps += cfg.apply_steps if rep.rows_applied else 0
@@ -249,6 +247,22 @@ class Dreaming(DreamStages):
         rep.stage_seconds = stages
         rep.seconds = time.perf_counter() - t0
         return rep
+
+    def held_out(self, queries, older, dreams: list[Dream], accepted: list[Dream], template: str,
+                 target: DreamTarget) -> list[tuple[str, str]]:
+        """The held-out set of the apply (``heldout_guard``): ``(rendered prompt, answer)`` pairs.
+
+        The model's rewordings (:meth:`reword`) of the day's answered questions and of earlier sleeps'
+        (``older``; at most ``max_eval_queries`` each, evenly spread), plus, for grounded ``qa`` dreams,
+        the rows of the dreams not applied (:func:`held_out_pairs`, at most ``max_eval_queries``).
+        """
+        cap = self.config.max_eval_queries
+        spread = lambda xs: [xs[int(i * len(xs) / cap)] for i in range(cap)] if len(xs) > cap else list(xs)  # noqa: E731
+        day = [(q, a) for q, a in dict.fromkeys(queries) if a and a.strip()]
+        held = self.reword(spread(day), target) + self.reword(spread(list(older)), target)
+        if template == "qa" and self.config.grounding == "lexical":
+            held += held_out_pairs(dreams, accepted, [self.fmt.render(q) for q, _ in queries])[:cap]
+        return list(dict.fromkeys(held))
 
     # -- state ----------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -265,6 +266,7 @@ def test_run_checks_the_held_out_rows_only_for_grounded_qa_dreams(setup, monkeyp
     for kw in ({}, {"heldout_guard": True}, {"heldout_guard": True, "grounding": "none"}):
         d = _dreaming(engine, dreams=2, dreams_per_expert=1, rounds=1, top_k=1, random_extra=0, template="qa", **kw)
         monkeypatch.setattr(d, "trial", lambda dream, *a: setattr(dream, "reward", 1) or 1)  # the one trial wins
+        monkeypatch.setattr(d, "reword", lambda pairs, target: [])  # the rewordings: tested below
 
         def apply(*a, _apply=d.apply):
             held[len(held)] = a[6]  # run passes (dreams, tau_rows, tau0, target, older, cloze, heldout)
@@ -277,6 +279,42 @@ def test_run_checks_the_held_out_rows_only_for_grounded_qa_dreams(setup, monkeyp
     assert held[0] == [] and held[2] == []  # off by default; not for ungrounded dreams
     assert len(held[1]) == 1 and held[1][0][1] == "Rome"  # the dream that was not applied
     assert held[1][0][0] in {d.fmt.render("Question: Where does Ann live?"), d.fmt.render("Question: Which city is Ann in?")}
+
+
+def test_reword_keeps_the_stem_and_answer_and_drops_copies(setup, monkeypatch):
+    engine, _, _, target = setup
+    d = _dreaming(engine)
+    seen = []
+
+    def fake_generate(prompts, params):
+        seen.append((list(prompts), params))
+        texts = {"Where does Ann live?": " In which city does Ann live?\n", "Who is Bo?": " Who is Bo?",
+                 "What does Cy do?": " Whodat?"}
+        return [SimpleNamespace(text=texts[p.rsplit("Question: ", 1)[1].split("\n")[0]]) for p in prompts]
+
+    monkeypatch.setattr(engine, "generate", fake_generate)
+    pairs = [(Q, "Rome"), ("Who is Bo?", "a baker"), ("Question: What does Cy do?\nAnswer: Cy works as", "cook"),
+             ("Question: Where does Zed live?", None), ("Passage.\nQuestion: Why?", "because")]
+    got = d.reword(pairs, target)
+    assert got == [(d.fmt.render("Question: In which city does Ann live?\nAnswer: Ann lives in"), "Rome")]
+    (prompts, params), = seen  # one batched greedy call, only for the answered one-line questions
+    assert len(prompts) == 3 and params.temperature == 0.0 and all(p.startswith("Reword each question.") for p in prompts)
+    assert d.reword([(Q, None)], target) == [] and len(seen) == 1  # nothing to reword: no call
+
+
+def test_held_out_set_joins_rewordings_and_unapplied_dream_rows(setup, monkeypatch):
+    engine, _, _, target = setup
+    d = _dreaming(engine, max_eval_queries=2)
+    asked = []
+    monkeypatch.setattr(d, "reword", lambda pairs, t: asked.append(list(pairs)) or [(f"r:{q}", a) for q, a in pairs])
+    queries = [("q1", "a1"), ("q2", None), ("q3", "a3"), ("q4", "a4"), ("q1", "a1")]
+    older = [(f"o{i}", f"b{i}") for i in range(6)]
+    won = Dream(prompt="p", text="", token_ids=(), rows=[("x", "1")])
+    lost = Dream(prompt="p", text="", token_ids=(), rows=[("y", "2"), ("z", "3"), ("w", "4")])
+    held = d.held_out(queries, older, [won, lost], [won], "qa", target)
+    assert asked == [[("q1", "a1"), ("q3", "a3")], [("o0", "b0"), ("o3", "b3")]]  # answered, capped, spread evenly
+    assert held == [("r:q1", "a1"), ("r:q3", "a3"), ("r:o0", "b0"), ("r:o3", "b3"), ("y", "2"), ("z", "3")]
+    assert d.held_out(queries, older, [won, lost], [won], "implications", target)[-1] == ("r:o3", "b3")  # no dream rows
 
 
 def test_older_queries_use_the_real_exact_match(setup):
@@ -379,6 +417,12 @@ def test_run_end_to_end_counts_and_switches(engine, monkeypatch):
     SleepReport(seconds=1.0, steps=rep.sft_steps, metrics=metrics)  # valid as SleepReport metrics
     one = _dreaming(engine, dreams=2, rest_em=False, random_expert=False).run(MEMORIES, QUERIES, target)
     assert len(one.reward_rate) == 1 and one.sampled == 2
+    # the held-out guard for real on the tiny model (its rewordings are noise: usually none parse)
+    held = _dreaming(engine, dreams=2, rest_em=False, heldout_guard=True, template="implications")
+    monkeypatch.setattr(held, "trial", lambda dream, *a: setattr(dream, "reward", 1) or 1)
+    h = held.run(MEMORIES, QUERIES, target, older=[(Q, "Rome")])
+    assert h.rows_applied > 0 and h.heldout_rows >= 0 and h.stage_seconds["apply"] > 0
+    assert math.isnan(h.heldout) or h.heldout >= 0
     none = d.run(MEMORIES, ((Q, None),), target)
     assert none.skipped.startswith("no evaluator") and none.sampled == 0
     monkeypatch.setattr("agents.dream_stages.parse_dream", lambda text, template, max_rows: [])

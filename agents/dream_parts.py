@@ -225,29 +225,54 @@ def split_question(prompt: str) -> tuple[str, str, str] | None:
     return (label, q, stem) if q.endswith("?") and len(q) > 1 else None
 
 
+#: Capitalised words that start a question or sentence without being names (a first word not in
+#: this set counts as a name: "Ann lives where?").
+_OPENERS = frozenset("""what where who whom whose when which why how is are was were does do did can could will
+would should has have had in on at for from to by of the a an and or if tell name give""".split())
+
+
+def _words(text: str) -> list[str]:
+    """Words (letters of any script, digits, hyphens); a possessive "'s" / "’s" is split off ("Lee's" -> "Lee")."""
+    return re.findall(r"[^\W_][\w-]*", text)
+
+
 def _names(question: str) -> list[str]:
-    """Capitalised words after the first word (the names a rewording must keep)."""
-    return [w for w in re.findall(r"[A-Za-z][\w'-]*", question)[1:] if w[0].isupper()]
+    """The names a rewording must keep: capitalised words, the first one only if it is not an opener."""
+    words = _words(question)
+    return [w for i, w in enumerate(words) if w[0].isupper() and (i > 0 or w.lower() not in _OPENERS)]
 
 
 def parse_rewording(text: str, question: str) -> str | None:
     r"""The model's rewording of ``question`` from its completion of :data:`REWORD_SHOTS`, or None.
 
-    Kept: the first line, stripped, when it ends in "?", is at most 200 characters, differs from the
-    question (lower case, punctuation ignored) and keeps every name of it (capitalised words after the
-    first, whole words). A rewording may still change the meaning ("Who lives in Ann Lee?"); the
-    guard compares the same items before and after an apply, so such an item adds noise, not bias.
+    Kept: the first line, stripped, when it ends in "?", has a word before it, is at most 200
+    characters, differs from the question (lower case, punctuation ignored) and keeps every name of
+    it (capitalised words, any script, whole words; "Lee's" keeps "Lee"; a first word counts unless
+    it is a question opener such as "What"). A rewording may still change the meaning ("Who lives in
+    Ann Lee?"); the guard compares the same items before and after an apply, so such an item adds
+    noise, not bias. Model output is data: ``text`` that is not a string gives None.
+
+    Args:
+        text: The model's completion (characters).
+        question: The question that was reworded (str).
+
+    Raises:
+        TypeError: ``question`` is not a string.
 
     Example:
         >>> parse_rewording(" What pet does Ann Lee own?\nQuestion: x", "What pet does Ann Lee have?")
         'What pet does Ann Lee own?'
-        >>> [parse_rewording(t, "What pet does Ann Lee have?") for t in (" What pet does Ann Lee have?", " Whodat?", "Pets")]
-        [None, None, None]
+        >>> parse_rewording(" In which town is Ann Lee's home?", "Where does Ann Lee live?")
+        "In which town is Ann Lee's home?"
+        >>> [parse_rewording(t, "What pet does Ann Lee have?") for t in (" What pet does Ann Lee have?", " Whodat?", "Pets", " ?")]
+        [None, None, None, None]
     """
+    if not isinstance(question, str):
+        raise TypeError(f"question must be a string, got {question!r}")
     line = text.strip().split("\n")[0].strip() if isinstance(text, str) else ""
-    if not line.endswith("?") or len(line) > 200 or _norm(line) == _norm(question):
+    if not line.endswith("?") or not _words(line) or len(line) > 200 or _norm(line) == _norm(question):
         return None
-    words = set(re.findall(r"[A-Za-z][\w'-]*", line))
+    words = set(_words(line))
     return line if all(n in words for n in _names(question)) else None
 
 

@@ -192,6 +192,10 @@ class DreamingConfig:
         for name, choices in _CHOICES.items():
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
+        for name in ("recall_guard", "heldout_guard"):  # checks of the exact-match guard: nothing to add to with "tau"
+            if getattr(self, name) and self.apply_guard != "exact":
+                raise ValueError(f"{name} needs apply_guard='exact' (it adds to the exact-match guard), got apply_guard="
+                                 f"{self.apply_guard!r}; set apply_guard: exact or {name}: false")
 
 
 def load_dreaming_config(path) -> DreamingConfig:
@@ -281,8 +285,9 @@ class DreamReport:
         retention: Greedy exact match on the older queries after the apply step (before any
             rollback) divided by its value before; nan when not checked (no older answered queries,
             nothing applied, ``min_retention`` 0, ``apply_guard="tau"``) or when it was 0 before.
-        heldout: Greedy exact match on the held-out dream rows (``heldout_guard``) after the apply
-            step (before any rollback) divided by its value before; nan when not checked or 0 before.
+        heldout: Greedy exact match on the held-out set (``heldout_guard``: rewordings of the day's
+            and older questions, unapplied dream rows) after the apply step (before any rollback)
+            divided by its value before; nan when not checked or 0 before.
         heldout_rows: Size of that held-out set (0 when not checked or nothing was applied).
         committed: The apply step was kept (False: rolled back, or nothing to apply).
         seconds: Wall clock of the whole run, and per stage in ``stage_seconds``.

@@ -94,8 +94,9 @@ def cloze_pairs(memories: Sequence[str], queries: Sequence[tuple[str, str | None
     for its first such occurrence:
     "Ann Lee lives in Rome." with the answer "Rome" gives ("Ann Lee lives in", "Rome"). Question
     lines (``Question: ...`` or ending in ``?``), label lines (the text before the answer ends
-    with ":", e.g. "Answer: Rome") and inline questions (it ends with "?", e.g. "Where does Ann live?
-    Rome") are skipped: they test the question format, not the statement.
+    with ":", e.g. "Answer: Rome") and lines where a question precedes the answer (a "?" in the text
+    before it, e.g. "Where does Ann live? Rome") are skipped: they test the question format, not the
+    statement.
     Used by Dreaming's recall guard (``DreamingConfig.recall_guard``).
 
     Args:
@@ -127,7 +128,7 @@ def cloze_pairs(memories: Sequence[str], queries: Sequence[tuple[str, str | None
         for a in answers:
             for hit in re.finditer(rf"(?<!\w){re.escape(a)}(?!\w)", line):  # the first usable occurrence
                 prefix = line[: hit.start()].rstrip()
-                if prefix and not prefix.endswith((":", "?")):  # not a label or an inline question
+                if prefix and not prefix.endswith(":") and "?" not in prefix and "？" not in prefix:  # no label, no question before
                     out[(prefix, a)] = None
                     break
     pairs = list(out)
@@ -212,7 +213,12 @@ def split_question(prompt: str) -> tuple[str, str, str] | None:
     ``"Question: Where does Ann live?\nAnswer: Ann lives in"`` -> ``("Question: ", "Where does Ann
     live?", "Ann lives in")``; the label is ``"Question: "`` or ``""``, the stem ``""`` when there is no
     ``Answer:`` line. None when the question part is not one line ending in "?" (e.g. a passage).
+
+    Raises:
+        TypeError: ``prompt`` is not a string.
     """
+    if not isinstance(prompt, str):
+        raise TypeError(f"prompt must be a string, got {prompt!r}")
     lines = prompt.rstrip("\n").split("\n")
     stem = ""
     if len(lines) > 1 and lines[-1].startswith("Answer:"):

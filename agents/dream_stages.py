@@ -24,6 +24,7 @@ from agents.dream_parts import (
     grounded,
     parse_dream,
     parse_rewording,
+    qa_pairs,
     qa_text,
     relabel,
     select_dreams,
@@ -42,7 +43,7 @@ class ApplyResult(NamedTuple):
     rows: int  #: SFT rows trained on (0 = nothing applied)
     retention: float  #: exact match on the older queries, after / before (nan: not checked or 0 before)
     recall: float  #: exact recall of the cloze items, after / before (nan: not checked or 0 before)
-    heldout: float = float("nan")  #: exact match on the held-out dream rows, after / before (nan: not checked or 0 before)
+    heldout: float = float("nan")  #: exact match on the held-out set (rewordings, unapplied dream rows), after / before (nan: not checked or 0 before)
 
 
 def held_out_pairs(dreams: Sequence[Dream], applied: Sequence[Dream], exclude: Sequence[str] = ()) -> list[tuple[str, str]]:
@@ -60,7 +61,13 @@ def held_out_pairs(dreams: Sequence[Dream], applied: Sequence[Dream], exclude: S
 
     Returns:
         ``(rendered prompt, answer)`` pairs, answers stripped, in the dreams' order, without repeats.
+
+    Raises:
+        TypeError: ``dreams`` or ``applied`` is not a sequence of :class:`Dream`.
     """
+    for name, ds in (("dreams", dreams), ("applied", applied)):
+        if isinstance(ds, (str, bytes)) or not isinstance(ds, Sequence) or not all(isinstance(d, Dream) for d in ds):
+            raise TypeError(f"{name} must be a sequence of Dream, got {ds!r:.80}")
     ids = {id(d) for d in applied}
     skip = set(exclude) | {p for d in applied for p, _ in d.rows}
     pairs = ((p, a.strip()) for d in dreams if id(d) not in ids for p, a in d.rows if a and a.strip())
@@ -212,10 +219,18 @@ class DreamStages:
         and keeps its names. It replaces the question line; the stem stays, as in the env's probes.
         Greedy decoding in a forked RNG: the lifetime's random streams are not touched.
 
+        Args:
+            pairs: ``(question prompt, answer | None)`` pairs (unanswered ones are skipped).
+            target: The consolidated level (its ``reader`` mode writes the rewordings).
+
+        Raises:
+            TypeError: ``pairs`` is not a collection of (str, str | None) pairs.
+
         Returns:
             ``(rendered prompt, answer)`` pairs (rendered with :attr:`fmt`), without repeats; [] when
             nothing could be reworded.
         """
+        pairs = qa_pairs("pairs", pairs)
         items = [(split_question(q), a.strip()) for q, a in pairs if a and a.strip()]
         items = [(parts, a) for parts, a in items if parts is not None]
         if not items:

@@ -58,8 +58,11 @@ from agents.dream_config import DREAM_SYSTEM_PROMPT, Dream, DreamingConfig, Drea
 from agents.dream_ops import Row, adam_sft, exact_match, flat_grad, row_logprobs, sft_loss, tau_loss
 from agents.dream_parts import (  # noqa: F401  (re-exported: the public names of Dreaming's parts live here too)
     ARC_QUESTION,
+    RECALL,
+    REWORD_SHOTS,
     TEMPLATES,
     DreamTarget,
+    DreamTemplate,
     LowRankAdapter,
     Teacher,
     _demos,
@@ -70,9 +73,12 @@ from agents.dream_parts import (  # noqa: F401  (re-exported: the public names o
     grounded,
     older_pairs,
     parse_dream,
+    parse_rewording,
     qa_pairs,
+    qa_text,
     relabel,
     select_dreams,
+    split_question,
 )
 from agents.dream_stages import ApplyResult, DreamStages, held_out_pairs
 from agents.prompting import PromptFormat
@@ -255,7 +261,12 @@ class Dreaming(DreamStages):
         The model's rewordings (:meth:`reword`) of the day's answered questions and of earlier sleeps'
         (``older``; at most ``max_eval_queries`` each, evenly spread), plus, for grounded ``qa`` dreams,
         the rows of the dreams not applied (:func:`held_out_pairs`, at most ``max_eval_queries``).
+
+        Raises:
+            TypeError: ``queries`` / ``older`` are not (question, answer) pairs (``older`` may be a
+                mapping question -> answer, as in :meth:`run`).
         """
+        queries, older = qa_pairs("queries", queries), older_pairs(older)
         cap = self.config.max_eval_queries
         spread = lambda xs: [xs[int(i * len(xs) / cap)] for i in range(cap)] if len(xs) > cap else list(xs)  # noqa: E731
         day = [(q, a) for q, a in dict.fromkeys(queries) if a and a.strip()]

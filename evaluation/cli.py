@@ -63,11 +63,16 @@ def check_summary(summary, path) -> None:
     A run summary is a JSON object with an ``agents`` object of per-agent objects.
     """
     where = f"{path} is not a summary written by `sleep-env run`"
-    if isinstance(summary, dict) and "cells" in summary and "agents" not in summary:
+    if isinstance(summary, dict) and "cells" in summary and not isinstance(summary.get("agents"), dict):
         raise SleepEnvError(f"{where}: it is a compare summary (compare.json); its table is compare.csv, and "
                             "`sleep-env report DIR` writes report.md for the compare directory")
     if not isinstance(summary, dict) or not isinstance(summary.get("agents"), dict):
-        got = type(summary).__name__ if not isinstance(summary, dict) else f"keys {sorted(summary)[:6]}"
+        if not isinstance(summary, dict):
+            got = type(summary).__name__
+        elif "agents" in summary:
+            got = f"'agents' = {summary['agents']!r}"[:120]
+        else:
+            got = f"keys {sorted(summary)[:6]}"
         raise SleepEnvError(f"{where}: expected a JSON object with an 'agents' object, got {got}")
     for name, m in summary["agents"].items():
         if not isinstance(m, dict):

@@ -39,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from evaluation.config import RunConfig, _Loader, config_to_dict, load_config, read_config_text, yaml_problem
+from evaluation.config import RunConfig, _Loader, check_bare_dreaming, config_to_dict, load_config, read_config_text, yaml_problem
 from evaluation.executors import cores, run_local, run_ray
 from evaluation.metrics import bootstrap_ci
 from sleep_env.errors import ConfigError, SleepEnvError
@@ -111,9 +111,11 @@ def load_compare_config(source: str | Path | Mapping[str, Any]) -> CompareConfig
         if not path.is_file():
             raise ConfigError(f"compare config {str(path)!r} does not exist; pass the path of a YAML file")
         try:
-            data = yaml.load(read_config_text(path), Loader=_Loader)  # noqa: S506 -- a SafeLoader
+            text = read_config_text(path)
+            data = yaml.load(text, Loader=_Loader)  # noqa: S506 -- a SafeLoader
         except yaml.YAMLError as exc:
             raise ConfigError(f"compare config is not valid YAML: {yaml_problem(exc)}") from None
+        check_bare_dreaming(text, data)
         if not isinstance(data, dict):
             raise ConfigError(f"compare config must be a mapping with a schedules: list, got {data!r}")
     for single, grid in (("schedule", "schedules"), ("seed", "seeds"), ("sleep_period", "schedules")):
@@ -321,8 +323,8 @@ def format_table(result: Mapping[str, Any], metrics: tuple[str, ...] = ("acc", "
     widths = [max(len(str(x[i])) for x in rows + [head]) for i in range(len(head))]
     line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
     text = [line(head), "  ".join("-" * w for w in widths)] + [line(r) for r in rows]
-    if any(r["n"] > 1 for r in result["table"]):
+    if any(r["n"] > 1 or r["failed"] for r in result["table"]):
         text.append("mean [95% bootstrap CI] over seeds")
-    else:  # one seed per cell: no interval to show
+    else:  # one seed per cell and none failed: no interval to show
         text.append("one seed per cell: values, no confidence interval (add seeds: [0, 1, 2] for one)")
     return "\n".join(text)

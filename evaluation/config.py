@@ -210,11 +210,22 @@ def load_config(source: str | Path | Mapping[str, Any] | None = None) -> RunConf
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 -- _Loader is a SafeLoader
     except yaml.YAMLError as exc:
         raise ConfigError(f"config is not valid YAML: {yaml_problem(exc)}") from None
-    if isinstance(data, dict) and data.get("dreaming", False) is None and re.search(r"^dreaming:[ \t]*(#.*)?$", text, re.M):
-        # a bare `dreaming:` is ambiguous (on with the defaults? off?); an explicit `dreaming: null` means off
-        raise ConfigError("dreaming: is empty; write `dreaming: {}` for Dreaming with the default settings, "
-                          "or delete the line for no Dreaming")
+    check_bare_dreaming(text, data)
     return _build(RunConfig, {} if data is None else data)  # an empty file = defaults; `off` is an error
+
+
+_BARE_DREAMING = re.compile(r"""^[ \t]*['"]?dreaming['"]?[ \t]*:[ \t]*(#.*)?\r?$""", re.M)
+
+
+def check_bare_dreaming(text: str, data: Any) -> None:
+    """Raise ConfigError for a YAML ``dreaming:`` key with nothing after it.
+
+    It is ambiguous (Dreaming with the defaults? off?), so it is refused; ``dreaming: null`` (what
+    :func:`config_to_dict` writes for no Dreaming) means off, ``dreaming: {}`` the defaults.
+    """
+    if isinstance(data, dict) and "dreaming" in data and data["dreaming"] is None and _BARE_DREAMING.search(text):
+        raise ConfigError("dreaming: is empty; write `dreaming: {}` for Dreaming with the default settings, "
+                          "or delete the line (or write `dreaming: null`) for no Dreaming")
 
 
 def config_file_is_empty(path: Path) -> bool:

@@ -92,7 +92,8 @@ def _dreaming_spec(path: str, value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, Mapping):
-        raise ConfigError(f"{path} must be a mapping of DreamingConfig fields (e.g. {{dreams: 4, top_k: 1}}) or empty, got {value!r}")
+        raise ConfigError(f"{path} must be a mapping of DreamingConfig fields, got {value!r}; write `{path}: {{}}` for "
+                          f"the defaults, e.g. `{path}: {{dreams: 4, top_k: 1}}`, or `{path}: null` (or no such line) for no Dreaming")
     from agents.dreaming import DreamingConfig
 
     fields = {f.name: f.type for f in dataclasses.fields(DreamingConfig)}
@@ -107,7 +108,7 @@ def _dreaming_spec(path: str, value: Any) -> dict[str, Any] | None:
     for k, v in value.items():  # `grounding: off` reads as False: name the choices, not the default
         if k in _CHOICES and isinstance(v, bool):
             raise ConfigError(f"{path}.{k} must be one of {', '.join(repr(c) for c in _CHOICES[k])}, got {v!r} "
-                              f"(YAML reads yes/no/on/off as booleans); write e.g. {k}: '{_CHOICES[k][-1]}'")
+                              f"(YAML reads yes/no/on/off as booleans); write the one you mean in quotes, e.g. {k}: '{_CHOICES[k][0]}'")
     typed = {k: _coerce(f"{path}.{k}", v, fields[k], defaults[k]) for k, v in value.items()}
     try:
         DreamingConfig(**typed)

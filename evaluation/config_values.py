@@ -44,8 +44,8 @@ def _coerce(path: str, value: Any, typ: Any, example: Any = None) -> Any:
     if name in ("bool", bool):
         if isinstance(value, bool):
             return value
-        example = example if isinstance(example, bool) else True
-        raise ConfigError(f"{path} must be true or false, got {value!r}; write e.g. {path.split('.')[-1]}: {str(example).lower()}")
+        leaf = path.split(".")[-1]
+        raise ConfigError(f"{path} must be true or false, got {value!r}; write {leaf}: true or {leaf}: false (unquoted)")
     if name in ("str", str):
         if isinstance(value, str):
             return value

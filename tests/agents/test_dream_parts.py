@@ -131,9 +131,10 @@ def test_cloze_pairs_take_the_first_usable_occurrence_and_skip_questions_and_lab
     assert got == [("Rome", "Rome"), ("Answer: Rome, and Ann lives in", "Rome"), ("Bo works as a", "baker")]
     assert cloze_pairs(memories, queries, limit=1) == got[:1] and cloze_pairs(memories, queries, limit=0) == []
     assert cloze_pairs(["Ann lives in Romeo."], [("q", "Rome")]) == []  # whole words only
-    # an inline question before its answer is skipped; a later statement on the line is not
-    assert cloze_pairs(["Where does Ann live? Rome", "Where is Bo? Bo lives in Rome."], [("q", "Rome")]) == [
-        ("Where is Bo? Bo lives in", "Rome")]
+    # a question before the answer on its line: skipped (it tests the question format)
+    lines = ["Where does Ann live? Rome", "Where does Ann live? - Rome", 'She asked "Where does Ann live?" Rome.',
+             "Where does Ann live？ Rome", "Ann lives in Rome."]
+    assert cloze_pairs(lines, [("q", "Rome")]) == [("Ann lives in", "Rome")]
 
 
 @pytest.mark.parametrize("memories, queries, limit, error, match", [
@@ -171,3 +172,40 @@ def test_kept_counts_must_be_ints(kw):
     (name, value), = kw.items()
     with pytest.raises(ValueError, match=f"{name} must be an int >= 0, got {value!r}"):
         DreamingConfig(**kw)
+
+
+def test_rewording_parts_refuse_bad_input_by_name_and_never_raise_on_model_output():
+    from agents.dream_parts import parse_rewording, split_question
+    from agents.dream_stages import held_out_pairs
+
+    with pytest.raises(TypeError, match="prompt must be a string, got None"):
+        split_question(None)
+    with pytest.raises(TypeError, match="question must be a string"):
+        parse_rewording("Where is Ann?", None)
+    with pytest.raises(TypeError, match="dreams must be a sequence of Dream"):
+        held_out_pairs(None, [])
+    with pytest.raises(TypeError, match="applied must be a sequence of Dream"):
+        held_out_pairs([], ["x"])
+    for text in (None, 5, ["x"], "", "\n", "?" * 300, " ?"):  # model output is data
+        assert parse_rewording(text, "Where does Ann live?") is None
+    # names: possessives, any script, a first word that is a name; openers are not names
+    assert parse_rewording(" What is Ann Lee's pet?", "What pet does Ann Lee own?") == "What is Ann Lee's pet?"
+    assert parse_rewording(" Where is the home?", "Where does Élodie live?") is None
+    assert parse_rewording(" Where is Élodie's home?", "Where does Élodie live?") == "Where is Élodie's home?"
+    assert parse_rewording(" Who's home is Rome?", "Ann lives where?") is None
+    assert parse_rewording(" Which town is Ann's?", "Ann lives where?") == "Which town is Ann's?"
+
+
+def test_the_extra_guards_need_the_exact_apply_guard():
+    for name in ("recall_guard", "heldout_guard"):
+        with pytest.raises(ValueError, match=rf"{name} needs apply_guard='exact'.*set apply_guard: exact or {name}: false"):
+            DreamingConfig(apply_guard="tau", **{name: True})
+        assert getattr(DreamingConfig(**{name: True}), name) is True
+
+
+def test_agents_dreaming_re_exports_the_public_parts():
+    import agents.dream_parts
+    import agents.dreaming
+
+    missing = [n for n in agents.dream_parts.__all__ if not hasattr(agents.dreaming, n)]
+    assert missing == []

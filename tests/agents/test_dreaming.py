@@ -300,6 +300,12 @@ def test_reword_keeps_the_stem_and_answer_and_drops_copies(setup, monkeypatch):
     (prompts, params), = seen  # one batched greedy call, only for the answered one-line questions
     assert len(prompts) == 3 and params.temperature == 0.0 and all(p.startswith("Reword each question.") for p in prompts)
     assert d.reword([(Q, None)], target) == [] and len(seen) == 1  # nothing to reword: no call
+    for bad in ([(None, "Rome")], [(Q, 5)], "abc", None):
+        with pytest.raises(TypeError, match="pairs must"):
+            d.reword(bad, target)
+    with pytest.raises(TypeError, match="older must"):
+        d.held_out([(Q, "Rome")], [("q", 5)], [], [], "qa", target)
+    assert d.held_out([(Q, "Rome")], {Q: "Rome"}, [], [], "qa", target) == got  # a mapping of older answers works
 
 
 def test_held_out_set_joins_rewordings_and_unapplied_dream_rows(setup, monkeypatch):

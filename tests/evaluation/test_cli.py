@@ -175,7 +175,8 @@ def test_summary_flags_lists_and_dreaming_values_that_are_not_numbers(tmp_path, 
     ("", "summary.json is empty; a run writes summary.json when it finishes"),
     ("{not json", "summary.json is not JSON ("),
     ('{"agents": {"x": null}}', "agents.x should be an object of metrics, got None"),
-    ('{"agents": [1]}', "expected a JSON object with an 'agents' object, got keys ['agents']"),
+    ('{"agents": [1]}', "expected a JSON object with an 'agents' object, got 'agents' = [1]"),
+    ('{"agents": ["sleep"], "cells": [], "executor": "local"}', "it is a compare summary (compare.json)"),  # as compare writes it
     ("[1, 2]", "expected a JSON object with an 'agents' object, got list"),
     ('{"cells": [], "config": {}}', "it is a compare summary (compare.json); its table is compare.csv"),
 ])

@@ -232,3 +232,12 @@ def test_table_footer_shows_the_interval_only_with_several_seeds():
     assert one.splitlines()[-1] == "one seed per cell: values, no confidence interval (add seeds: [0, 1, 2] for one)"
     three = format_table({"table": aggregate(cells([0, 1, 2]), ["s"], ["sleep"])}, metrics=("acc",))
     assert three.splitlines()[2].split()[3] == "0.60" and three.splitlines()[-1] == "mean [95% bootstrap CI] over seeds"
+
+
+def test_a_bare_dreaming_key_in_a_compare_config_is_an_error(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model: tiny\nagents: [sleep]\nseeds: [0]\nschedules: [never]\ndreaming:\n")
+    with pytest.raises(ConfigError, match=r"dreaming: is empty; write `dreaming: \{\}`"):
+        load_compare_config(path)
+    path.write_text("model: tiny\nagents: [sleep]\nseeds: [0]\nschedules: [never]\ndreaming: null\n")
+    assert load_compare_config(path).base.dreaming is None

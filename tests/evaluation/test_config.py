@@ -241,9 +241,9 @@ def test_range_rules_are_checked_at_load_time_with_the_field_name() -> None:
         ("probe_stem: other", "write e.g. probe_stem: canonical"),
         ("dreaming: {dreams: 0}", "dreaming.dreams must be an int >= 1, got 0; write e.g. dreaming: {dreams: 8}"),
         # a bool where a bool belongs: the hint writes one; a bool where a choice belongs: the choices
-        ("dreaming: {rest_em: maybe}", "dreaming.rest_em must be true or false, got 'maybe'; write e.g. rest_em: true"),
+        ("dreaming: {rest_em: maybe}", "dreaming.rest_em must be true or false, got 'maybe'; write rest_em: true or rest_em: false (unquoted)"),
         ("dreaming: {grounding: off}", "dreaming.grounding must be one of 'lexical', 'none', got False "
-                                      "(YAML reads yes/no/on/off as booleans); write e.g. grounding: 'none'"),
+                                      "(YAML reads yes/no/on/off as booleans); write the one you mean in quotes, e.g. grounding: 'lexical'"),
         ("model: yes", "write a quoted string, e.g. model: 'smollm2-135m' (YAML reads yes/no/on/off as booleans)"),
         ("dreaming: {dreams: 3, temperature: 0.0}", "write e.g. dreaming: {temperature: 0.7}"),
         ("dreaming: {top_k: 0, random_extra: 0}", "write e.g. dreaming: {top_k: 3, random_extra: 1}"),
@@ -259,13 +259,16 @@ def test_range_errors_end_with_a_fix_to_write(text: str, fix: str) -> None:
 
 
 def test_a_bare_dreaming_key_is_an_error_but_an_explicit_null_means_off() -> None:
-    for text in ("agents: [sleep]\ndreaming:\n", "agents: [sleep]\ndreaming:   # later\nseed: 1\n"):
+    for text in ("agents: [sleep]\ndreaming:\n", "agents: [sleep]\ndreaming:   # later\nseed: 1\n",
+                 "agents: [sleep]\ndreaming :\n", "agents: [sleep]\n'dreaming':\n", "agents: [sleep]\r\ndreaming:\r\n"):
         with pytest.raises(ConfigError, match=r"dreaming: is empty; write `dreaming: \{\}` for Dreaming with the default"):
             load_config(text)
     assert load_config("agents: [sleep]\ndreaming: {}\n").dreaming == {}
     assert load_config('{"agents": ["sleep"], "dreaming": null}').dreaming is None  # a run's config.json
     assert load_config("agents: [sleep]\ndreaming: null\n").dreaming is None  # as config_to_dict dumps it
     assert load_config({"agents": ["sleep"], "dreaming": None}).dreaming is None  # Python: None is off
+    with pytest.raises(ConfigError, match=r"dreaming must be a mapping of DreamingConfig fields, got False; write `dreaming: \{\}`"):
+        load_config("agents: [sleep]\ndreaming: off\n")
 
 
 @pytest.mark.parametrize("text", ["agents: sleep, sft", "agents: in-context sleep", "agents: 'sleep,sft'"])

@@ -99,6 +99,8 @@ def print_summary(summary: dict) -> None:
     print("  ".join("-" * w for w in widths))
     for r in rows:
         print(line(r))
+    if not summary["agents"]:
+        print("note: the summary lists no agents (was the run given `agents: []`, or the file edited?)")
     if odd:
         print(f"note: not a number (shown as written; was the summary edited?): {', '.join(odd)}")
     for name, m in summary["agents"].items():  # agents with Dreaming: its learning signal and cost

@@ -160,6 +160,13 @@ def test_summary_reads_acc_and_flags_values_that_are_not_numbers(tmp_path, capsy
     assert lines[4] == "note: not a number (shown as written; was the summary edited?): agents.odd.acc = 'lots', agents.odd.bwt = True"
 
 
+def test_summary_without_agents_says_so(tmp_path, capsys) -> None:
+    path = tmp_path / "summary.json"
+    path.write_text('{"agents": {}}')
+    assert main(["summary", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("note: the summary lists no agents")
+
+
 def test_summary_flags_lists_and_dreaming_values_that_are_not_numbers(tmp_path, capsys) -> None:
     path = tmp_path / "summary.json"
     agents = {"s": {"acc": 0.5, "in_context_acc_per_sleep": [1.0, "high"], "dream_reward_rate_per_round": [0.5, None],

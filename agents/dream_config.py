@@ -106,10 +106,16 @@ class DreamingConfig:
             (:meth:`agents.dream_stages.DreamStages.reword`: few-shot, greedy, with the experts off;
             at most ``max_eval_queries`` of each), plus the grounded ``qa`` dream rows that were not
             applied. Why: every other check uses the wording the apply trains on (tau's questions,
-            the rewarded dreams), while the probes ask the same facts in other words. Measured on the
-            failure it is built for (SmolLM2, 24 facts per experience, seed 0, second sleep: an apply
-            that raised tau from -1.15 to -0.65 and lost 6 of 72 probes): the dream rows alone
-            were no held-out set, every dream not applied repeated an applied question (0 rows).
+            the rewarded dreams), while the probes ask the same facts in other words. Cost: one
+            batched greedy generation and two exact-match passes per apply (SmolLM2: the apply stage
+            took 24-55 s instead of 17-31 s per sleep). Measured (SmolLM2, session 8,
+            docs/dreaming.md "A held-out check on rewordings"): on 24 facts per experience, seed 0,
+            it rolled back the second sleep's apply that had raised tau from -1.15 to -0.65 and lost
+            6 of 72 probes (held-out exact match 0.88 of before), and the third's; it kept the first,
+            which gained 2 probes; the lifetime still ended at 0.764 (0.750 without the guard,
+            0.861 without Dreaming). On the default stream (seeds 0 and 1) it vetoed nothing.
+            The dream rows alone were no held-out set there: every dream not applied repeated an
+            applied question.
         min_improvement: Reward needs ``tau' - tau > min_improvement`` (nats/token or accuracy), >= 0.
         max_eval_queries: Cap on tau's queries (a random subset), >= 1.
         max_rows: Cap on SFT rows parsed from one dream, >= 1.

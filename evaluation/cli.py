@@ -87,6 +87,8 @@ def print_summary(summary: dict) -> None:
     for name, m in summary["agents"].items():
         m = dict(m)
         m.setdefault("acc", m.get("closed_book_final_acc"))  # the same number under its older name
+        if isinstance(m.get("sleeps"), float) and m["sleeps"].is_integer():
+            m["sleeps"] = int(m["sleeps"])  # a count written as 3.0 prints as 3
         ic = _seq(m.get("in_context_acc_per_sleep"), " ")
         vals = [_fmt(m.get(k), ".0f" if k == "seconds_asleep" else ".2f") for k in keys]
         rows.append([name] + vals + [ic])

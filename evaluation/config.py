@@ -214,16 +214,20 @@ def load_config(source: str | Path | Mapping[str, Any] | None = None) -> RunConf
     return _build(RunConfig, {} if data is None else data)  # an empty file = defaults; `off` is an error
 
 
-_BARE_DREAMING = re.compile(r"""^[ \t]*['"]?dreaming['"]?[ \t]*:[ \t]*(#.*)?\r?$""", re.M)
-
-
 def check_bare_dreaming(text: str, data: Any) -> None:
-    """Raise ConfigError for a YAML ``dreaming:`` key with nothing after it.
+    """Raise ConfigError for a YAML ``dreaming:`` key with nothing after it (block or flow style).
 
     It is ambiguous (Dreaming with the defaults? off?), so it is refused; ``dreaming: null`` (what
-    :func:`config_to_dict` writes for no Dreaming) means off, ``dreaming: {}`` the defaults.
+    :func:`config_to_dict` writes for no Dreaming) or ``~`` means off, ``dreaming: {}`` the defaults.
     """
-    if isinstance(data, dict) and "dreaming" in data and data["dreaming"] is None and _BARE_DREAMING.search(text):
+    if not (isinstance(data, dict) and "dreaming" in data and data["dreaming"] is None):
+        return
+    try:
+        root = yaml.compose(text, Loader=_Loader)  # noqa: S506 -- a SafeLoader; the text parsed already
+    except yaml.YAMLError:
+        return
+    pairs = root.value if isinstance(root, yaml.MappingNode) else []
+    if any(k.value == "dreaming" and isinstance(v, yaml.ScalarNode) and v.value == "" for k, v in pairs):
         raise ConfigError("dreaming: is empty; write `dreaming: {}` for Dreaming with the default settings, "
                           "or delete the line (or write `dreaming: null`) for no Dreaming")
 

@@ -160,6 +160,14 @@ def test_summary_reads_acc_and_flags_values_that_are_not_numbers(tmp_path, capsy
     assert lines[4] == "note: not a number (shown as written; was the summary edited?): agents.odd.acc = 'lots', agents.odd.bwt = True"
 
 
+def test_summary_prints_a_whole_float_count_as_a_count(tmp_path, capsys) -> None:
+    path = tmp_path / "summary.json"
+    path.write_text('{"agents": {"a": {"acc": 0.5, "sleeps": 3.0}, "b": {"acc": 0.5, "sleeps": 2.5}}}')
+    assert main(["summary", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].split()[6] == "3" and lines[3].split()[6] == "2.50"
+
+
 def test_summary_without_agents_says_so(tmp_path, capsys) -> None:
     path = tmp_path / "summary.json"
     path.write_text('{"agents": {}}')

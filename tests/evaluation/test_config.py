@@ -260,12 +260,14 @@ def test_range_errors_end_with_a_fix_to_write(text: str, fix: str) -> None:
 
 def test_a_bare_dreaming_key_is_an_error_but_an_explicit_null_means_off() -> None:
     for text in ("agents: [sleep]\ndreaming:\n", "agents: [sleep]\ndreaming:   # later\nseed: 1\n",
-                 "agents: [sleep]\ndreaming :\n", "agents: [sleep]\n'dreaming':\n", "agents: [sleep]\r\ndreaming:\r\n"):
+                 "agents: [sleep]\ndreaming :\n", "agents: [sleep]\n'dreaming':\n", "agents: [sleep]\r\ndreaming:\r\n",
+                 "{agents: [sleep], dreaming: }"):
         with pytest.raises(ConfigError, match=r"dreaming: is empty; write `dreaming: \{\}` for Dreaming with the default"):
             load_config(text)
     assert load_config("agents: [sleep]\ndreaming: {}\n").dreaming == {}
     assert load_config('{"agents": ["sleep"], "dreaming": null}').dreaming is None  # a run's config.json
     assert load_config("agents: [sleep]\ndreaming: null\n").dreaming is None  # as config_to_dict dumps it
+    assert load_config("agents: [sleep]\ndreaming: ~\n").dreaming is None
     assert load_config({"agents": ["sleep"], "dreaming": None}).dreaming is None  # Python: None is off
     with pytest.raises(ConfigError, match=r"dreaming must be a mapping of DreamingConfig fields, got False; write `dreaming: \{\}`"):
         load_config("agents: [sleep]\ndreaming: off\n")

@@ -30,7 +30,7 @@ from agents.dream_parts import (
     select_dreams,
     split_question,
 )
-from agents.engine import SamplingParams
+from agents.engine import PromptTooLong, SamplingParams
 
 __all__ = ["ApplyResult", "DreamStages", "held_out_pairs"]
 
@@ -236,12 +236,21 @@ class DreamStages:
         if not items:
             return []
         self.engine.model.eval()
+        prompts = [REWORD_SHOTS.format(question=q) for (_, q, _), _ in items]
+        params = SamplingParams(temperature=0.0, max_new_tokens=32, stop=("\n",), seed=0)
         with target.reader():
-            outs = self.engine.generate([REWORD_SHOTS.format(question=q) for (_, q, _), _ in items],
-                                        SamplingParams(temperature=0.0, max_new_tokens=32, stop=("\n",), seed=0))
+            try:
+                outs = self.engine.generate(prompts, params)
+            except PromptTooLong:  # a question too long to reword (the examples add ~300 tokens) is left out
+                outs = []
+                for p in prompts:
+                    try:
+                        outs += self.engine.generate([p], params)
+                    except PromptTooLong:
+                        outs.append(None)
         out = []
         for ((label, q, stem), a), o in zip(items, outs):
-            r = parse_rewording(o.text, q)
+            r = parse_rewording(o.text, q) if o is not None else None
             if r is not None:
                 out.append((self.fmt.render(f"{label}{r}" + (f"\nAnswer: {stem}" if stem else "")), a))
         return list(dict.fromkeys(out))

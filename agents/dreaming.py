@@ -244,7 +244,8 @@ class Dreaming(DreamStages):
                 rep.sft_steps += len(self.learn(won, target))
                 stages["learn"] += time.perf_counter() - s
         s = time.perf_counter()
-        held = self.held_out(queries, older, every, accepted, template, target) if accepted and cfg.heldout_guard and cfg.apply_guard == "exact" else []
+        # heldout_guard implies apply_guard "exact" (DreamingConfig refuses it otherwise)
+        held = self.held_out(queries, older, every, accepted, template, target) if accepted and cfg.heldout_guard else []
         rep.heldout_rows = len(held)
         rep.committed, rep.tau_after, rep.rows_applied, rep.retention, rep.recall, rep.heldout = self.apply(
             accepted, tau_rows, tau0, target, older, cloze_pairs(memories, queries) if cfg.recall_guard else (), held)

@@ -211,6 +211,9 @@ def test_reword_keeps_the_stem_and_answer_and_drops_copies(setup, monkeypatch):
     with pytest.raises(TypeError, match="older must"):
         d.held_out([(Q, "Rome")], [("q", 5)], [], [], "qa", target)
     assert d.held_out([(Q, "Rome")], {Q: "Rome"}, [], [], "qa", target) == got  # a mapping of older answers works
+    long_q = "Question: Where does Ann live" + " and why" * 1200 + "?\nAnswer: Ann lives in"
+    monkeypatch.undo()  # the real engine: a question too long to reword is left out, not an error
+    assert d.reword([(long_q, "Rome")], target) == []
 
 
 def test_held_out_set_joins_rewordings_and_unapplied_dream_rows(setup, monkeypatch):

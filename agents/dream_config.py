@@ -215,7 +215,11 @@ def load_dreaming_config(path) -> DreamingConfig:
     import yaml
 
     with open(path) as f:
-        data = (yaml.safe_load(f) or {}).get("dreaming")
+        doc = yaml.safe_load(f) or {}
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: expected a YAML mapping with a 'dreaming:' key, got a {type(doc).__name__}; "
+                         "write e.g. 'dreaming: {dreams: 4, top_k: 1}'")
+    data = doc.get("dreaming")
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a 'dreaming:' mapping of DreamingConfig fields, got {data!r}")
     fields = {f.name: f.type for f in dataclasses.fields(DreamingConfig)}

@@ -58,7 +58,7 @@ ARC_QUESTION = "Question: What is the output grid for this test input?\n{grid}\n
 
 
 def parse_dream(text: str, template: str, *, max_rows: int = 8) -> list[tuple[str, str]]:
-    r"""Read a dream into SFT rows ``(task-style prompt, answer)``; ``[]`` when nothing parses (never raises).
+    r"""Read a dream into SFT rows ``(task-style prompt, answer)``; ``[]`` when nothing parses (bad text never raises).
 
     Args:
         text: The dream (primer included).
@@ -69,10 +69,15 @@ def parse_dream(text: str, template: str, *, max_rows: int = 8) -> list[tuple[st
     or both on one line after a ``?`` (``Question: Where does Ann live? Answer: Rome Question: ...``);
     all seen in SmolLM2-135M's dreams.
 
+    Raises:
+        ValueError: ``template`` is not a key of :data:`TEMPLATES` (malformed ``text`` never raises).
+
     Returns:
         ``qa``: ``("Question: q\\nAnswer:", "a")`` per pair; ``implications``: ``(RECALL + "\\nAnswer:",
         statement)`` per line of at least 3 words; ``arc``: the ARC query prompt per Input/Output pair.
     """
+    if template not in TEMPLATES:  # a caller's mistake, not model output
+        raise ValueError(f"parse_dream: template must be one of {sorted(TEMPLATES)}, got {template!r}")
     rows: list[tuple[str, str]] = []
     if not isinstance(text, str):
         return rows
@@ -153,13 +158,13 @@ def grounded(question: str, answer: str, memories: Sequence[str]) -> bool:
         question / answer: The row as parsed (text, no chat template).
         memories: The sleep window's memories (split into lines here).
     """
-    from agents.prompting import content_words
+    from agents.prompting import _WORD, content_words
 
     asked = content_words(question)
     claim = content_words(answer) - asked
     if not claim:
         return False
-    subject = {w.lower().removesuffix("'s") for w in re.findall(r"\b[A-Z][A-Za-z'-]+", question)} & asked
+    subject = {w.lower().removesuffix("'s") for w in _WORD.findall(question) if w[0].isupper() and len(w) > 1} & asked
     for line in (ln for m in memories for ln in m.split("\n") if ln.strip()):
         words = content_words(line)
         if claim <= words and (subject <= words if subject else (not asked or bool(asked & words))):
@@ -173,8 +178,8 @@ Teacher = Callable[[list[str]], list[str]]
 
 
 def _norm(text: str) -> str:
-    """Lower case, runs of non-alphanumerics -> one space (answer comparison)."""
-    return re.sub(r"[^0-9a-z]+", " ", text.lower()).strip()
+    """Lower case, runs of non-alphanumerics (any script: "Köln" stays a word) -> one space (answer comparison)."""
+    return re.sub(r"[\W_]+", " ", text.lower()).strip()
 
 
 def relabel(parsed: list[list[tuple[str, str]]], teacher: Teacher) -> tuple[list[list[tuple[str, str]]], list[int]]:
@@ -332,7 +337,13 @@ def select_dreams(scores: Sequence[float], k: int, b: int, rng: np.random.Genera
 
     Returns:
         ``min(k + b, len(scores))`` distinct indices: the top-k first (best first), then the random ones.
+
+    Raises:
+        ValueError: ``k`` or ``b`` is not an int >= 0.
     """
+    for name, v in (("k", k), ("b", b)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise ValueError(f"select_dreams: {name} must be an int >= 0 (dreams kept), got {v!r}")
     order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
     top = order[:k]
     rest = order[k:]

@@ -92,14 +92,19 @@ class Dreaming(DreamStages):
 
     Args:
         engine: The agent's ``TransformersEngine`` (model held by reference).
-        config: Knobs.
+        config: Knobs (None: ``DreamingConfig()``).
         fmt: Renders task-style prompts the way the agent answers (default ``PromptFormat(tokenizer)``).
 
     Raises:
+        TypeError: ``config`` is not a :class:`DreamingConfig` (e.g. a dict).
         ValueError: the model has no ``mlp`` blocks for the generator's adapter.
     """
 
-    def __init__(self, engine, config: DreamingConfig = DreamingConfig(), *, fmt: PromptFormat | None = None):
+    def __init__(self, engine, config: DreamingConfig | None = None, *, fmt: PromptFormat | None = None):
+        config = DreamingConfig() if config is None else config
+        if not isinstance(config, DreamingConfig):
+            raise TypeError(f"Dreaming config must be a DreamingConfig (or None for the defaults), got {type(config).__name__} "
+                            f"{str(config)[:80]!r}; pass e.g. DreamingConfig(dreams=4, top_k=1), or load_dreaming_config(path)")
         self.engine, self.config = engine, config
         self.fmt = fmt or PromptFormat(engine.tokenizer)
         self.dream_fmt = PromptFormat(engine.tokenizer, system_prompt=DREAM_SYSTEM_PROMPT)
@@ -205,7 +210,7 @@ class Dreaming(DreamStages):
         memories = check_memories(memories)
         stages = dict.fromkeys(("generate", "select", "trial", "learn", "apply"), 0.0)
         tau_rows = self.evaluator(memories, queries)
-        if not tau_rows or not memories:
+        if not tau_rows or not any(m.strip() for m in memories):  # blank memories are no memories
             rep.skipped = "no evaluator (no answered queries)" if not tau_rows else "no memories"
             rep.seconds = time.perf_counter() - t0
             return rep

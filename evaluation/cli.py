@@ -35,8 +35,8 @@ def _number(x) -> bool:
 
 
 def _item(x) -> str:
-    """A list entry: JSON null inside a per-round / per-sleep list is an undefined value, "nan"."""
-    return "nan" if x is None else _fmt(x)
+    """A list entry: JSON null inside a per-round / per-sleep list is an undefined value, "-" (as a nan)."""
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else _fmt(x)
 
 
 def _seq(xs, sep: str = " / ") -> str:
@@ -218,7 +218,12 @@ def _cmd_summary(args: argparse.Namespace) -> int:
         if not is_file and (given / "config.json").is_file():
             raise SleepEnvError(f"{given} has no summary.json yet: its run has not finished; continue it with "
                                 f"`sleep-env run --resume {given}`")
-        raise SleepEnvError(f"{path} does not exist; pass a run directory written by `sleep-env run` (or its summary.json)")
+        if given.is_dir() and given.suffix == ".json":
+            raise SleepEnvError(f"{given} is a directory, not a summary file; pass a run directory written by "
+                                "`sleep-env run` (or its summary.json)")
+        if not given.exists():
+            raise SleepEnvError(f"{given} does not exist; pass a run directory written by `sleep-env run` (or its summary.json)")
+        raise SleepEnvError(f"{given} has no summary.json; pass a run directory written by `sleep-env run` (or its summary.json)")
     text = path.read_text(errors="replace")
     if not text.strip():
         raise SleepEnvError(f"{path} is empty; a run writes summary.json when it finishes (an interrupted run "

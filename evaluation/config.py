@@ -218,7 +218,7 @@ def check_bare_dreaming(text: str, data: Any) -> None:
     """Raise ConfigError for a YAML ``dreaming:`` key with nothing after it (block or flow style).
 
     It is ambiguous (Dreaming with the defaults? off?), so it is refused; ``dreaming: null`` (what
-    :func:`config_to_dict` writes for no Dreaming) or ``~`` means off, ``dreaming: {}`` the defaults.
+    :func:`config_to_dict` writes for no Dreaming), ``~`` or ``!!null`` means off, ``dreaming: {}`` the defaults.
     """
     if not (isinstance(data, dict) and "dreaming" in data and data["dreaming"] is None):
         return
@@ -227,7 +227,10 @@ def check_bare_dreaming(text: str, data: Any) -> None:
     except yaml.YAMLError:
         return
     pairs = root.value if isinstance(root, yaml.MappingNode) else []
-    if any(k.value == "dreaming" and isinstance(v, yaml.ScalarNode) and v.value == "" for k, v in pairs):
+    def bare(v) -> bool:  # nothing written after the key ("!!null" is written: an explicit null, off)
+        return isinstance(v, yaml.ScalarNode) and v.value == "" and not text[v.start_mark.index:v.end_mark.index].strip()
+
+    if any(k.value == "dreaming" and bare(v) for k, v in pairs):
         raise ConfigError("dreaming: is empty; write `dreaming: {}` for Dreaming with the default settings, "
                           "or delete the line (or write `dreaming: null`) for no Dreaming")
 

@@ -115,7 +115,8 @@ def _dreaming_spec(path: str, value: Any) -> dict[str, Any] | None:
     except (TypeError, ValueError) as exc:
         msg = str(exc)  # DreamingConfig's messages start with the field's name: "dreaming.lr must be ..."
         sep = "." if msg.split(" ", 1)[0] in fields else ": "
-        raise ConfigError(f"{path}{sep}{msg}{_dreaming_fix(path, typed)}") from None
+        fix = "" if "; set " in msg else _dreaming_fix(path, typed)  # the message names its own fix
+        raise ConfigError(f"{path}{sep}{msg}{fix}") from None
     return typed
 
 
@@ -136,5 +137,6 @@ def _dreaming_fix(path: str, typed: Mapping[str, Any]) -> str:
 
     culprits = [k for k in typed if refused(k)] or list(typed)
     defaults = {f.name: f.default for f in dataclasses.fields(DreamingConfig)}
-    shown = ", ".join(f"{k}: {defaults[k]}" for k in culprits if defaults.get(k, dataclasses.MISSING) is not dataclasses.MISSING)
+    yaml_text = lambda v: str(v).lower() if isinstance(v, bool) else v  # noqa: E731  (YAML writes true / false)
+    shown = ", ".join(f"{k}: {yaml_text(defaults[k])}" for k in culprits if defaults.get(k, dataclasses.MISSING) is not dataclasses.MISSING)
     return f"; write e.g. {path}: {{{shown}}}" if shown else ""

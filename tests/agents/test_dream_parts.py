@@ -56,6 +56,8 @@ def test_parse_dream_never_raises_and_reads_each_template():
         for template in ("qa", "arc"):
             assert parse_dream(garbage, template) == []
     assert len(parse_dream("\n".join(f"line number {i} here" for i in range(20)), "implications", max_rows=3)) == 3
+    with pytest.raises(ValueError, match=r"template must be one of \['arc', 'implications', 'qa'\], got 'poem'"):
+        parse_dream("Question: Where? Answer: Rome", "poem")  # a caller's mistake raises; bad text never does
 
 
 def test_grounded_keeps_what_one_memory_line_states():
@@ -75,6 +77,19 @@ def test_grounded_keeps_what_one_memory_line_states():
     ]
     assert [grounded(q, a, memories) for q, a, _ in cases] == [want for _, _, want in cases]
     assert grounded("Where?", "Rome", ()) is False
+
+
+def test_words_of_any_script_are_words():
+    """A name or answer with non-ASCII letters ("Köln") is one word for grounding and the context reader."""
+    from agents.prompting import ContextReader, content_words
+
+    assert content_words("Ann lives in Köln near Zürich.") == {"ann", "lives", "köln", "near", "zürich"}
+    assert content_words("Lee's home-town is Oslo") == {"lee", "home-town", "oslo"}  # ASCII: as before
+    memories = ("Åsa Lindqvist lives in Köln.\nAnn Lee lives in Rome.",)
+    assert grounded("Where does Åsa Lindqvist live?", "Köln", memories) is True
+    assert grounded("Where does Åsa Lindqvist live?", "Rome", memories) is False  # another person's town
+    assert grounded("Where does Ann Lee live?", "Köln", memories) is False
+    assert ContextReader().select(memories[0], "Where does Åsa Lindqvist live?") == "Åsa Lindqvist lives in Köln."
 
 
 def test_config_validation_names_the_field():
@@ -209,3 +224,18 @@ def test_agents_dreaming_re_exports_the_public_parts():
 
     missing = [n for n in agents.dream_parts.__all__ if not hasattr(agents.dreaming, n)]
     assert missing == []
+
+
+def test_select_dreams_refuses_bad_counts():
+    rng = np.random.default_rng(0)
+    assert select_dreams([0.1, 0.9, 0.5], np.int64(1), 0, rng) == [1]
+    for k, b, name in ((-1, 0, "k"), (1.5, 0, "k"), (True, 0, "k"), (1, -2, "b"), (1, None, "b")):
+        with pytest.raises(ValueError, match=rf"{name} must be an int >= 0"):
+            select_dreams([0.1, 0.9], k, b, rng)
+
+
+def test_load_dreaming_config_refuses_a_yaml_list(tmp_path):
+    path = tmp_path / "d.yaml"
+    path.write_text("- dreams: 4\n")
+    with pytest.raises(ValueError, match=r"expected a YAML mapping with a 'dreaming:' key, got a list"):
+        load_dreaming_config(path)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.dreaming import DreamingConfig, expert_target, relabel
+from agents.dreaming import Dreaming, DreamingConfig, expert_target, relabel
 from agents.memory.experts import ExpertConfig, ExpertMemory
 from sleep_env.types import SleepReport
 from tests.agents.dream_testkit import (  # noqa: F401  (setup: a fixture)
@@ -187,6 +187,8 @@ def test_run_end_to_end_counts_and_switches(engine, monkeypatch):
     assert math.isnan(h.heldout) or h.heldout >= 0
     none = d.run(MEMORIES, ((Q, None),), target)
     assert none.skipped.startswith("no evaluator") and none.sampled == 0
+    blank = d.run(["", "  \n"], QUERIES, target)  # blank memories are no memories: nothing to dream from
+    assert blank.skipped == "no memories" and blank.sampled == 0
     monkeypatch.setattr("agents.dream_stages.parse_dream", lambda text, template, max_rows: [])
     empty = d.run(MEMORIES, QUERIES, target)  # nothing parses: nothing trialed, expected reward 0
     assert empty.trialed == 0 and empty.yield_rate == [0.0, 0.0] and empty.expected_reward == [0.0, 0.0]
@@ -272,3 +274,10 @@ def test_older_inputs_are_checked(setup):
 
     assert _older_pairs({"q1": "a1", "q2": None}) == [("q1", "a1"), ("q2", None)]  # SleepAgent.answers works as is
     assert _older_pairs(None) == [] and _older_pairs((("q", "a"),)) == [("q", "a")]
+
+
+def test_dreaming_refuses_a_config_that_is_not_a_dreaming_config(engine):
+    assert Dreaming(engine, None).config == DreamingConfig()  # None: the defaults
+    for bad in ({"dreams": 4}, "qa", 4):
+        with pytest.raises(TypeError, match=r"must be a DreamingConfig.*DreamingConfig\(dreams=4"):
+            Dreaming(engine, bad)

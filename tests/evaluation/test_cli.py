@@ -130,7 +130,7 @@ def test_summary_prints_the_dreaming_line_for_agents_that_dreamt(tmp_path, capsy
     path.write_text(json.dumps({"agents": agents}))
     assert main(["summary", str(path)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[-1] == ("sleep: Dreaming in 3 sleeps, reward rate per ReST-EM round 0.83 / 0.89 / nan "
+    assert lines[-1] == ("sleep: Dreaming in 3 sleeps, reward rate per ReST-EM round 0.83 / 0.89 / - "
                          "(expected reward 0.50 / 0.75 / 0.00), "
                          "applies kept 2, probes gained / lost by Dreaming 3 / 0.4, seconds consolidation / Dreaming 511 / 1187")
     assert not any(ln.startswith("in-context:") for ln in lines)
@@ -143,7 +143,7 @@ def test_summary_prints_odd_values_instead_of_failing(tmp_path, capsys) -> None:
     path.write_text(json.dumps({"agents": agents}))
     assert main(["summary", str(path)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[2].split()[1:] == ["0.50", "-", "-", "-", "-", "2", "-", "nan", "0.50"]
+    assert lines[2].split()[1:] == ["0.50", "-", "-", "-", "-", "2", "-", "-", "0.50"]
     assert lines[-1] == ("seal: Dreaming in - sleeps, reward rate per ReST-EM round - (expected reward 0.50), "
                          "applies kept -, seconds consolidation / Dreaming - / 12")
 
@@ -242,7 +242,7 @@ def test_run_prints_an_undefined_metric_as_summary_does(tmp_path, capsys, monkey
     path.write_text(json.dumps(json_safe(summary)))  # as run_experiment writes it
     assert main(["summary", str(path)]) == 0
     again = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("sleep ")]
-    assert printed == again and printed[0].split()[1:4] == ["0.50", "-", "-"] and printed[0].split()[-1] == "nan"
+    assert printed == again and printed[0].split()[1:4] == ["0.50", "-", "-"] and printed[0].split()[-1] == "-"
 
 
 def test_usage_errors_exit_2(capsys) -> None:
@@ -387,3 +387,13 @@ def test_a_run_that_fails_before_anything_resumable_leaves_no_folder(tmp_path, c
     assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 2
     assert "no-such-model-dir" in capsys.readouterr().err
     assert not out.exists()  # so the same command can simply be rerun once the model is there
+
+
+def test_summary_errors_say_what_the_path_is(tmp_path, capsys) -> None:
+    (tmp_path / "odd" / "summary.json").mkdir(parents=True)  # a directory named like the file
+    (tmp_path / "empty").mkdir()
+    cases = [(tmp_path / "odd" / "summary.json", "is a directory, not a summary file"),
+             (tmp_path / "empty", "has no summary.json"), (tmp_path / "missing", "does not exist")]
+    for path, want in cases:
+        assert main(["summary", str(path)]) == 2
+        assert f"{path} {want}; pass a run directory written by `sleep-env run`" in capsys.readouterr().err

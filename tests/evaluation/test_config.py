@@ -268,6 +268,7 @@ def test_a_bare_dreaming_key_is_an_error_but_an_explicit_null_means_off() -> Non
     assert load_config('{"agents": ["sleep"], "dreaming": null}').dreaming is None  # a run's config.json
     assert load_config("agents: [sleep]\ndreaming: null\n").dreaming is None  # as config_to_dict dumps it
     assert load_config("agents: [sleep]\ndreaming: ~\n").dreaming is None
+    assert load_config("agents: [sleep]\ndreaming: !!null\n").dreaming is None  # an explicit null tag: off
     assert load_config({"agents": ["sleep"], "dreaming": None}).dreaming is None  # Python: None is off
     with pytest.raises(ConfigError, match=r"dreaming must be a mapping of DreamingConfig fields, got False; write `dreaming: \{\}`"):
         load_config("agents: [sleep]\ndreaming: off\n")

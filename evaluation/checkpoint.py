@@ -19,7 +19,7 @@ from typing import Any, Mapping, Protocol, runtime_checkable
 
 from sleep_env.errors import SleepEnvError
 
-__all__ = ["StatefulAgent", "save_checkpoint", "load_checkpoint", "CHECKPOINT_NAME"]
+__all__ = ["StatefulAgent", "save_checkpoint", "load_checkpoint", "keep_checkpoint", "CHECKPOINT_NAME"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
 _FORMAT = "sleep-env-checkpoint"
@@ -69,6 +69,31 @@ def save_checkpoint(path: str | Path, *, loop: Mapping[str, Any], agent: Mapping
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def keep_checkpoint(path: str | Path, sleeps: int) -> Path:
+    """Copy the checkpoint ``path`` to ``checkpoint-sleep<sleeps>.pt`` beside it, atomically.
+
+    Used by ``RunConfig.keep_checkpoints``: a kept copy is never replaced by a later wake-up, so a run
+    can branch from any sleep (``examples/reseed.py``).
+
+    Returns:
+        The copy's path.
+    """
+    import shutil
+
+    path = Path(path)
+    dest = path.with_name(f"{path.stem}-sleep{int(sleeps)}{path.suffix}")
+    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return dest
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -68,6 +68,10 @@ class RunConfig:
             the response, PopQA-style) or ``exact`` (SQuAD exact match of the first clause).
         sleep: The SleepAgent's consolidation knobs.
         threads: torch CPU threads (0 = torch's default).
+        keep_checkpoints: Also keep each wake-up's checkpoint as ``<agent>/checkpoint-sleep<k>.pt``
+            (``k`` = sleeps so far; a SmolLM2 ``sleep`` agent's is about 45 MB), so that later runs
+            can branch from any sleep (``examples/reseed.py``). Default False: only the latest
+            ``checkpoint.pt`` is kept, and deleted when the agent finishes.
     """
 
     model: str = "smollm2-135m"
@@ -86,6 +90,7 @@ class RunConfig:
     match: str = "contains"
     sleep: SleepSettings = field(default_factory=SleepSettings)
     threads: int = 0
+    keep_checkpoints: bool = False
 
     def __post_init__(self) -> None:
         for name in ("experiences", "facts_per_experience", "context_chars", "fresh_facts"):

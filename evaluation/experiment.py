@@ -7,6 +7,8 @@ global step), ``<agent>/lifetime.json`` (written last: the agent's lifetime is c
 ``<agent>/tb/`` (TensorBoard events). While an agent lives, ``<agent>/checkpoint.pt`` is replaced
 atomically at every wake-up (see :mod:`evaluation.checkpoint`); :func:`resume_experiment` continues
 from it and ends with the same ``R`` and summary (up to wall-clock fields) as an uninterrupted run.
+With ``keep_checkpoints: true`` each wake-up's checkpoint is also kept as
+``<agent>/checkpoint-sleep<k>.pt`` (a branch point for ``examples/reseed.py``).
 Files are written atomically (temporary file + rename) and are strict JSON: an undefined value (nan or inf,
 e.g. a sleep's ``dream_retention`` when nothing was checked) is ``null`` (:mod:`evaluation.rundir`).
 """
@@ -23,7 +25,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
-from evaluation.checkpoint import CHECKPOINT_NAME, StatefulAgent, load_checkpoint, save_checkpoint
+from evaluation.checkpoint import CHECKPOINT_NAME, StatefulAgent, keep_checkpoint, load_checkpoint, save_checkpoint
 from evaluation.config import RunConfig, config_to_dict, load_config
 from evaluation.measured import _Measured, fresh_material
 from evaluation.metrics import availability, learning_curve_area, query_score_matrix, summarize
@@ -287,6 +289,8 @@ def _run_agent(name: str, cfg: RunConfig, adir: Path, ckpt: dict | None, *, quie
             extra = {"in_context": agent.in_context, "in_context_experts_on": agent.in_context_experts_on,
                      "probes": probes, "seconds": prior_seconds + time.perf_counter() - t0}
             save_checkpoint(adir / CHECKPOINT_NAME, loop=state, agent=inner.state_dict(), extra=extra)
+            if cfg.keep_checkpoints:
+                keep_checkpoint(adir / CHECKPOINT_NAME, int(state["env"]["totals"]["sleeps"]))
 
     if resume is None:
         log(f"[{name}] lifetime of {n_items} items under {type(env.config.schedule).__name__}")

@@ -55,3 +55,32 @@ def test_dream_trials_tiny() -> None:
     assert out["dreams"] == 2 and [(r["answers"], r["lr"]) for r in out["runs"]] == [("dream", 1e-3), ("grounded", 1e-3), ("teacher", 1e-3)]
     assert out["tau0"] < 0 and 0.0 <= out["probe_acc0"] <= 1.0
     assert "trials raise tau" in proc.stdout
+
+
+def test_reseed_branches_a_kept_checkpoint(tmp_path) -> None:
+    """keep_checkpoints keeps one checkpoint per sleep; reseed.py's 'keep' repeats the lifetime, a seed changes it."""
+    import json
+
+    from evaluation.config import load_config
+    from evaluation.experiment import run_experiment
+
+    cfg = load_config({"model": "tiny", "agents": ["sleep"], "experiences": 3, "facts_per_experience": 3,
+                       "queries_per_experience": 2, "keep_checkpoints": True, "threads": 1,
+                       "sleep": {"steps": 4, "batch_size": 4, "replay_per_batch": 1}})
+    run_experiment(cfg, tmp_path / "run", quiet=True, tensorboard=False)
+    assert sorted(p.name for p in (tmp_path / "run" / "sleep").glob("checkpoint*.pt")) == [
+        "checkpoint-sleep1.pt", "checkpoint-sleep2.pt", "checkpoint-sleep3.pt"]  # the live checkpoint.pt is gone
+    proc = _run_example("reseed.py", str(tmp_path / "run"), "--sleep", "1", "--seeds", "keep,0", "--out", str(tmp_path / "b"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.splitlines()[-1])
+    assert [b["seed"] for b in out["branches"]] == ["keep", 0] and out["sleep"] == 1
+
+    def losses(run):
+        reports = json.loads((run / "sleep" / "lifetime.json").read_text())["sleep_reports"]
+        return [r["metrics"]["loss_last"] for r in reports]
+
+    original, keep, other = losses(tmp_path / "run"), losses(tmp_path / "b" / "sleep-keep"), losses(tmp_path / "b" / "sleep-0")
+    assert keep == original  # the checkpoint's own generators: the same lifetime
+    assert other[0] == original[0] and other[1:] != original[1:]  # sleep 1 is shared, later sleeps draw anew
+    missing = _run_example("reseed.py", str(tmp_path / "run"), "--sleep", "7", "--seeds", "0")
+    assert missing.returncode != 0 and "checkpoint-sleep7.pt does not exist (kept: ['checkpoint-sleep1.pt'" in missing.stderr

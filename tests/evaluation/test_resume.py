@@ -138,6 +138,7 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_result(runs, mode):
     assert life["sleeps"] == 3
     assert life["probe_answers"][0] != life["probe_answers"][-1]  # sleeps changed the answers: a real check
     assert not (run / "sleep" / "checkpoint.pt").exists()  # nothing left to continue
+    assert not list((run / "sleep").glob("checkpoint-sleep*.pt"))  # kept copies only with keep_checkpoints
     for tag in ("probe/acc_all", "wake/query_reward", "sleep/model_version", "sleep/optimizer_steps"):
         events = _tb(run, "sleep", tag)
         assert events == _tb(runs["root"] / "full", "sleep", tag), tag  # no duplicate or looping steps

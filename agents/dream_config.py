@@ -205,6 +205,11 @@ class DreamingConfig:
                                  f"{self.apply_guard!r}; set apply_guard: exact or {name}: false")
 
 
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article ("a list", "an int")."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
 def load_dreaming_config(path) -> DreamingConfig:
     """Read the ``dreaming:`` mapping of a YAML file (e.g. ``examples/configs/dreaming_squad.yaml``).
 
@@ -217,9 +222,13 @@ def load_dreaming_config(path) -> DreamingConfig:
     with open(path) as f:
         doc = yaml.safe_load(f) or {}
     if not isinstance(doc, dict):
-        raise ValueError(f"{path}: expected a YAML mapping with a 'dreaming:' key, got a {type(doc).__name__}; "
+        raise ValueError(f"{path}: expected a YAML mapping with a 'dreaming:' key, got {_a(type(doc).__name__)}; "
                          "write e.g. 'dreaming: {dreams: 4, top_k: 1}'")
     data = doc.get("dreaming")
+    if "dreaming" not in doc:
+        top = sorted(set(doc) & {f.name for f in dataclasses.fields(DreamingConfig)})
+        hint = f" (found {top} at the top level: nest them under dreaming:)" if top else ""
+        raise ValueError(f"{path}: no 'dreaming:' key{hint}; write e.g. 'dreaming: {{dreams: 4, top_k: 1}}'")
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a 'dreaming:' mapping of DreamingConfig fields, got {data!r}")
     fields = {f.name: f.type for f in dataclasses.fields(DreamingConfig)}

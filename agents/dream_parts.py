@@ -10,6 +10,7 @@ Import them from :mod:`agents.dreaming`, which re-exports every public name.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -76,7 +77,7 @@ def parse_dream(text: str, template: str, *, max_rows: int = 8) -> list[tuple[st
         ``qa``: ``("Question: q\\nAnswer:", "a")`` per pair; ``implications``: ``(RECALL + "\\nAnswer:",
         statement)`` per line of at least 3 words; ``arc``: the ARC query prompt per Input/Output pair.
     """
-    if template not in TEMPLATES:  # a caller's mistake, not model output
+    if not isinstance(template, str) or template not in TEMPLATES:  # a caller's mistake, not model output
         raise ValueError(f"parse_dream: template must be one of {sorted(TEMPLATES)}, got {template!r}")
     rows: list[tuple[str, str]] = []
     if not isinstance(text, str):
@@ -158,13 +159,13 @@ def grounded(question: str, answer: str, memories: Sequence[str]) -> bool:
         question / answer: The row as parsed (text, no chat template).
         memories: The sleep window's memories (split into lines here).
     """
-    from agents.prompting import _WORD, content_words
+    from agents.prompting import content_words, words
 
     asked = content_words(question)
     claim = content_words(answer) - asked
     if not claim:
         return False
-    subject = {w.lower().removesuffix("'s") for w in _WORD.findall(question) if w[0].isupper() and len(w) > 1} & asked
+    subject = {w.lower().removesuffix("'s") for w in words(question) if w[0].isupper() and len(w) > 1} & asked
     for line in (ln for m in memories for ln in m.split("\n") if ln.strip()):
         words = content_words(line)
         if claim <= words and (subject <= words if subject else (not asked or bool(asked & words))):
@@ -178,8 +179,8 @@ Teacher = Callable[[list[str]], list[str]]
 
 
 def _norm(text: str) -> str:
-    """Lower case, runs of non-alphanumerics (any script: "Köln" stays a word) -> one space (answer comparison)."""
-    return re.sub(r"[\W_]+", " ", text.lower()).strip()
+    """NFC, lower case, runs of non-alphanumerics (any script: "Köln" stays a word) -> one space (answer comparison)."""
+    return re.sub(r"[\W_]+", " ", unicodedata.normalize("NFC", text).lower()).strip()
 
 
 def relabel(parsed: list[list[tuple[str, str]]], teacher: Teacher) -> tuple[list[list[tuple[str, str]]], list[int]]:

@@ -9,12 +9,13 @@ OFFLINE-FACTS). Everything before it is the question.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Callable
 
 from agents.engine.base import SamplingParams
 
-__all__ = ["PromptFormat", "ContextReader", "DEFAULT_SYSTEM_PROMPT", "ANSWER_PARAMS", "content_words", "context_teacher"]
+__all__ = ["PromptFormat", "ContextReader", "DEFAULT_SYSTEM_PROMPT", "ANSWER_PARAMS", "content_words", "words", "context_teacher"]
 
 #: Greedy, short answers: they end at a newline or at the end of the first clause (". " or ", "),
 #: which is also where the tasks' exact-match scoring cuts a response.
@@ -33,13 +34,19 @@ _STOP = frozenset(
 )
 
 
+def words(text: str) -> list[str]:
+    """The words of ``text`` (:data:`_WORD`), read in Unicode NFC form (a letter typed as base + accent
+    mark is one letter: "Ko\u0308ln" reads as "Köln")."""
+    return _WORD.findall(unicodedata.normalize("NFC", text))
+
+
 def content_words(text: str) -> set[str]:
     """Lower-cased words of ``text`` of 3+ characters that are not stop words (a final ``'s`` dropped).
 
     The vocabulary the context reader matches on; also Dreaming's grounding check.
     """
     out = set()
-    for w in _WORD.findall(text):
+    for w in words(text):
         lw = w.lower()
         lw = lw[:-2] if lw.endswith("'s") else lw
         if lw not in _STOP and len(lw) >= 3:
@@ -126,7 +133,7 @@ class ContextReader:
 
     def _terms(self, text: str) -> dict[str, float]:
         out: dict[str, float] = {}
-        for w in _WORD.findall(text):
+        for w in words(text):
             lw = w.lower()
             if lw in _STOP or len(lw) < 3:
                 continue

@@ -218,6 +218,11 @@ def _cmd_summary(args: argparse.Namespace) -> int:
         if not is_file and (given / "config.json").is_file():
             raise SleepEnvError(f"{given} has no summary.json yet: its run has not finished; continue it with "
                                 f"`sleep-env run --resume {given}`")
+        if given.exists() and not given.is_dir() and not given.is_file():
+            raise SleepEnvError(f"{given} is not a file or a directory; pass a run directory written by "
+                                "`sleep-env run` (or its summary.json)")
+        if path.is_dir():
+            given = path
         if given.is_dir() and given.suffix == ".json":
             raise SleepEnvError(f"{given} is a directory, not a summary file; pass a run directory written by "
                                 "`sleep-env run` (or its summary.json)")

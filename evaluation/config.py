@@ -99,6 +99,8 @@ class RunConfig:
         for name in ("queries_per_experience", "sleep_period", "threads"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}; write e.g. {name}: 0")
+        if not isinstance(self.keep_checkpoints, bool):
+            raise ConfigError(f"keep_checkpoints must be true or false, got {self.keep_checkpoints!r}; write keep_checkpoints: true")
         if self.probe_stem not in ("canonical", "reworded"):
             raise ConfigError(f"probe_stem must be 'canonical' or 'reworded', got {self.probe_stem!r}"
                               f"{_did_you_mean(str(self.probe_stem), ('canonical', 'reworded'))}; write e.g. probe_stem: canonical")

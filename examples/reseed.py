@@ -1,6 +1,6 @@
 """Branch a finished run at one of its sleeps and finish the lifetime again under other random draws.
 
-    python examples/reseed.py RUN_DIR --sleep 2 --seeds keep,0,1,2 [--agent sleep] [--dreaming off] [--out DIR]
+    python examples/reseed.py RUN_DIR --sleep 2 --seeds keep,0,1,2 [--agent sleep] [--dreaming off] [--out DIR] [--force]
 
 How much of a lifetime's final accuracy is the agent's own randomness? A ``SleepAgent``'s
 consolidation draws its training batches, line prefixes and sampling seeds from one generator, and a
@@ -9,8 +9,11 @@ different experts. This script takes the checkpoint that ``RUN_DIR`` kept after 
 (run it with ``keep_checkpoints: true``), and for each seed replaces the agent's random generators
 (numpy ``default_rng([1000 + seed, 1])`` and torch's, seeded ``1000 + seed``; Dreaming's own generator
 is left as it was) and resumes the lifetime from there in ``DIR/<agent>-<seed>/``, a complete run
-directory. ``keep`` resumes with the checkpoint's own generators: it repeats the original lifetime.
-``--dreaming off`` finishes the lifetime without Dreaming (``dreaming: null``).
+directory (``DIR``, default ``RUN_DIR-reseed<sleep>``, is their parent folder: ``sleep-env summary
+DIR/sleep-0``). ``keep`` resumes with the checkpoint's own generators: it repeats the original
+lifetime. ``--dreaming off`` finishes the lifetime without Dreaming (``dreaming: null``). Branches are
+written with ``keep_checkpoints: false``; existing branch folders are replaced only with ``--force``.
+Agents: ``sleep``, ``sft`` and ``sdft`` (the SleepAgent family); ``seal`` keeps no consolidation generator.
 
 Prints one line per seed (final closed-book accuracy, the final row of R, seconds) and, last, one
 JSON object with every number. On SmolLM2 (``threads: 1``) each branch costs what the remaining
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 import time
@@ -31,6 +35,11 @@ import torch
 
 from evaluation.checkpoint import CHECKPOINT_NAME
 from evaluation.experiment import resume_experiment
+
+#: Agents whose checkpoint holds the consolidation's generators (``SleepAgent`` and its subclasses).
+RESEEDABLE = frozenset({"sleep", "sft", "sdft"})
+#: Agents that read the run's ``dreaming:`` (the others run without it).
+DREAMERS = frozenset({"sleep", "seal"})
 
 
 def reseeded(state: dict, seed: int | None) -> dict:
@@ -50,25 +59,29 @@ def reseeded(state: dict, seed: int | None) -> dict:
     return state
 
 
+def kept_sleeps(run_dir: Path, agent: str) -> list[int]:
+    """The sleeps after which ``run_dir`` kept ``agent``'s checkpoint, in order."""
+    found = (re.fullmatch(r"checkpoint-sleep(\d+)\.pt", p.name) for p in (run_dir / agent).glob("checkpoint-sleep*.pt"))
+    return sorted(int(m.group(1)) for m in found if m)
+
+
 def branch(run_dir: Path, agent: str, sleep: int, seed: int | None, out: Path, *, dreaming: bool = True) -> dict:
-    """Resume ``run_dir``'s ``agent`` from its kept checkpoint after sleep ``sleep`` in ``out`` (reseeded)."""
+    """Resume ``run_dir``'s ``agent`` from its kept checkpoint after sleep ``sleep`` in the new run directory ``out``.
+
+    ``out`` must not exist. The branch's config is the run's with ``agents: [agent]``, without Dreaming
+    when ``dreaming`` is False or the agent does not dream, and ``keep_checkpoints: false``.
+    """
     ck = run_dir / agent / f"checkpoint-sleep{sleep}.pt"
-    if not ck.is_file():
-        kept = sorted(p.name for p in (run_dir / agent).glob("checkpoint-sleep*.pt"))
-        raise SystemExit(f"{ck} does not exist (kept: {kept or 'none'}); run with `keep_checkpoints: true` "
-                         "in the config, or pick one of the kept sleeps")
     cfg = json.loads((run_dir / "config.json").read_text())
     cfg["agents"] = [agent]
-    if not dreaming:
+    if not dreaming or agent not in DREAMERS:
         cfg["dreaming"] = None
     cfg["keep_checkpoints"] = False
-    if out.exists():
-        shutil.rmtree(out)
+    state = reseeded(torch.load(ck, map_location="cpu", weights_only=False), seed)
+    if cfg["dreaming"] is None and isinstance(state.get("agent"), dict):
+        state["agent"].pop("dreaming", None)
     (out / agent).mkdir(parents=True)
     (out / "config.json").write_text(json.dumps(cfg, indent=1))
-    state = reseeded(torch.load(ck, map_location="cpu", weights_only=False), seed)
-    if not dreaming and isinstance(state.get("agent"), dict):
-        state["agent"].pop("dreaming", None)
     torch.save(state, out / agent / CHECKPOINT_NAME)
     t0 = time.perf_counter()
     resume_experiment(out, quiet=True, tensorboard=False)
@@ -80,29 +93,49 @@ def branch(run_dir: Path, agent: str, sleep: int, seed: int | None, out: Path, *
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run_dir", type=Path, help="a run directory written with keep_checkpoints: true")
-    ap.add_argument("--sleep", type=int, required=True, help="branch after this many sleeps (a kept checkpoint)")
-    ap.add_argument("--seeds", default="keep,0,1,2", help="comma-separated ints; 'keep' = the checkpoint's own generators")
-    ap.add_argument("--agent", default="sleep", help="the agent of the run to branch (default sleep)")
+    ap.add_argument("--sleep", type=int, required=True, help="branch after this many sleeps (a kept checkpoint), >= 1")
+    ap.add_argument("--seeds", default="keep,0,1,2", help="comma-separated ints >= 0; 'keep' = the checkpoint's own generators")
+    ap.add_argument("--agent", default="sleep", help="the agent of the run to branch: sleep, sft or sdft (default sleep)")
     ap.add_argument("--dreaming", choices=("on", "off"), default="on", help="off: finish without Dreaming")
-    ap.add_argument("--out", type=Path, default=None, help="where the branches go (default RUN_DIR-reseed<sleep>)")
+    ap.add_argument("--out", type=Path, default=None, help="a new folder for the branches (default RUN_DIR-reseed<sleep>)")
+    ap.add_argument("--force", action="store_true", help="replace branch folders that exist already")
     args = ap.parse_args(argv)
+    run_dir = args.run_dir.resolve()
     try:
         seeds = [None if s.strip() == "keep" else int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
         ap.error(f"--seeds must be comma-separated ints or 'keep', got {args.seeds!r}; e.g. --seeds keep,0,1,2")
-    if not seeds or any(s is not None and s < 0 for s in seeds):
-        ap.error(f"--seeds must name at least one seed, each 'keep' or an int >= 0, got {args.seeds!r}")
-    if not (args.run_dir / "config.json").is_file():
+    if not seeds or any(s is not None and s < 0 for s in seeds) or len(set(seeds)) < len(seeds):
+        ap.error(f"--seeds must name distinct seeds, each 'keep' or an int >= 0, got {args.seeds!r}; e.g. --seeds keep,0,1,2")
+    if args.sleep < 1:
+        ap.error(f"--sleep must be >= 1 (branch after that many sleeps), got {args.sleep}")
+    if not (run_dir / "config.json").is_file():
         ap.error(f"{args.run_dir} is not a run directory (no config.json); pass a directory written by `sleep-env run`")
-    out = args.out or args.run_dir.with_name(f"{args.run_dir.name}-reseed{args.sleep}")
+    agents = json.loads((run_dir / "config.json").read_text()).get("agents", [])
+    if args.agent not in agents:
+        ap.error(f"agent {args.agent!r} is not in this run (agents: {agents}); pass --agent with one of them")
+    if args.agent not in RESEEDABLE:
+        ap.error(f"agent {args.agent!r} has no consolidation generator to redraw; reseed one of {sorted(RESEEDABLE)}")
+    kept = kept_sleeps(run_dir, args.agent)
+    if args.sleep not in kept:
+        hint = (f"pick one of the kept sleeps {kept}" if kept else
+                "run with `keep_checkpoints: true` in the config (this run kept none)")
+        ap.error(f"{run_dir / args.agent / f'checkpoint-sleep{args.sleep}.pt'} does not exist; {hint}")
+    out = (args.out or run_dir.with_name(f"{run_dir.name}-reseed{args.sleep}")).resolve()
+    if out.exists() and not out.is_dir():
+        ap.error(f"--out {out} is a file; pass a folder for the branches")
+    dirs = {s: out / f"{args.agent}-{'keep' if s is None else s}" for s in seeds}
+    if (taken := [str(d) for d in dirs.values() if d.exists()]) and not args.force:
+        ap.error(f"branch folder(s) exist already: {', '.join(taken)}; pass --force to replace them, or another --out")
     rows = []
-    for s in seeds:
-        r = branch(args.run_dir, args.agent, args.sleep, s, out / f"{args.agent}-{'keep' if s is None else s}",
-                   dreaming=args.dreaming == "on")
+    for s, d in dirs.items():
+        if d.exists():
+            shutil.rmtree(d)  # --force
+        r = branch(run_dir, args.agent, args.sleep, s, d, dreaming=args.dreaming == "on")
         rows.append(r)
         print(f"seed {r['seed']}: ACC {r['acc']:.3f}, final row of R {r['last_row']}, {r['seconds']:.0f} s", flush=True)
     accs = [r["acc"] for r in rows]
-    print(json.dumps({"run_dir": str(args.run_dir), "agent": args.agent, "sleep": args.sleep, "dreaming": args.dreaming,
+    print(json.dumps({"run_dir": str(run_dir), "agent": args.agent, "sleep": args.sleep, "dreaming": args.dreaming,
                       "mean_acc": float(np.mean(accs)), "branches": rows}))
 
 

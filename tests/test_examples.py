@@ -82,5 +82,12 @@ def test_reseed_branches_a_kept_checkpoint(tmp_path) -> None:
     original, keep, other = losses(tmp_path / "run"), losses(tmp_path / "b" / "sleep-keep"), losses(tmp_path / "b" / "sleep-0")
     assert keep == original  # the checkpoint's own generators: the same lifetime
     assert other[0] == original[0] and other[1:] != original[1:]  # sleep 1 is shared, later sleeps draw anew
-    missing = _run_example("reseed.py", str(tmp_path / "run"), "--sleep", "7", "--seeds", "0")
-    assert missing.returncode != 0 and "checkpoint-sleep7.pt does not exist (kept: ['checkpoint-sleep1.pt'" in missing.stderr
+    refusals = [(("--sleep", "7"), "checkpoint-sleep7.pt does not exist; pick one of the kept sleeps [1, 2, 3]"),
+                (("--sleep", "1", "--agent", "seal"), "agent 'seal' is not in this run (agents: ['sleep'])"),
+                (("--sleep", "1", "--seeds", "keep,keep"), "--seeds must name distinct seeds"),
+                (("--sleep", "0"), "--sleep must be >= 1"),
+                (("--sleep", "1", "--seeds", "keep", "--out", str(tmp_path / "b")), "branch folder(s) exist already")]
+    for args, want in refusals:
+        proc = _run_example("reseed.py", str(tmp_path / "run"), *args)
+        assert proc.returncode == 2 and want in proc.stderr and "Traceback" not in proc.stderr, (args, proc.stderr[-800:])
+    assert (tmp_path / "b" / "sleep-keep" / "summary.json").is_file()  # an existing branch is not touched without --force

@@ -85,10 +85,12 @@ def test_words_of_any_script_are_words():
 
     assert content_words("Ann lives in Köln near Zürich.") == {"ann", "lives", "köln", "near", "zürich"}
     assert content_words("Lee's home-town is Oslo") == {"lee", "home-town", "oslo"}  # ASCII: as before
+    assert content_words("Ann lives in Ko\u0308ln") == {"ann", "lives", "köln"}  # base letter + combining mark: NFC
     memories = ("Åsa Lindqvist lives in Köln.\nAnn Lee lives in Rome.",)
     assert grounded("Where does Åsa Lindqvist live?", "Köln", memories) is True
     assert grounded("Where does Åsa Lindqvist live?", "Rome", memories) is False  # another person's town
     assert grounded("Where does Ann Lee live?", "Köln", memories) is False
+    assert grounded("Where does Åsa Lindqvist live?", "Ko\u0308ln", memories) is True  # the same word, decomposed
     assert ContextReader().select(memories[0], "Where does Åsa Lindqvist live?") == "Åsa Lindqvist lives in Köln."
 
 
@@ -238,4 +240,7 @@ def test_load_dreaming_config_refuses_a_yaml_list(tmp_path):
     path = tmp_path / "d.yaml"
     path.write_text("- dreams: 4\n")
     with pytest.raises(ValueError, match=r"expected a YAML mapping with a 'dreaming:' key, got a list"):
+        load_dreaming_config(path)
+    path.write_text("dreams: 4\ntop_k: 1\n")  # the fields without the dreaming: key
+    with pytest.raises(ValueError, match=r"no 'dreaming:' key \(found \['dreams', 'top_k'\] at the top level: nest them under dreaming:\)"):
         load_dreaming_config(path)

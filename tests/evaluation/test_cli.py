@@ -393,7 +393,11 @@ def test_summary_errors_say_what_the_path_is(tmp_path, capsys) -> None:
     (tmp_path / "odd" / "summary.json").mkdir(parents=True)  # a directory named like the file
     (tmp_path / "empty").mkdir()
     cases = [(tmp_path / "odd" / "summary.json", "is a directory, not a summary file"),
+             (tmp_path / "odd", "summary.json is a directory, not a summary file"),  # the message names the inner path
              (tmp_path / "empty", "has no summary.json"), (tmp_path / "missing", "does not exist")]
+    if Path("/dev/null").exists():
+        cases.append((Path("/dev/null"), "is not a file or a directory"))
     for path, want in cases:
         assert main(["summary", str(path)]) == 2
-        assert f"{path} {want}; pass a run directory written by `sleep-env run`" in capsys.readouterr().err
+        sep = "/" if path.name == "odd" else " "
+        assert f"{path}{sep}{want}; pass a run directory written by `sleep-env run`" in capsys.readouterr().err

@@ -390,3 +390,12 @@ def test_a_config_file_that_is_not_utf8_is_named(tmp_path) -> None:
 def test_yaml_one_and_true_are_different_keys() -> None:
     with pytest.raises(ConfigError, match="unknown config key '1'"):  # not "appears twice"
         load_config("model: tiny\n1: a\ntrue: b\n")
+
+
+def test_keep_checkpoints_is_a_bool() -> None:
+    assert load_config("keep_checkpoints: true\n").keep_checkpoints is True
+    assert load_config(None).keep_checkpoints is False
+    with pytest.raises(ConfigError, match=r"keep_checkpoints must be true or false, got 'no'"):
+        RunConfig(model="tiny", keep_checkpoints="no")  # the Python API checks it too (YAML reads no as False)
+    with pytest.raises(ConfigError, match=r"keep_checkpoints"):
+        load_config("keep_checkpoints: 3\n")

@@ -167,8 +167,8 @@ def grounded(question: str, answer: str, memories: Sequence[str]) -> bool:
         return False
     subject = {w.lower().removesuffix("'s") for w in words(question) if w[0].isupper() and len(w) > 1} & asked
     for line in (ln for m in memories for ln in m.split("\n") if ln.strip()):
-        words = content_words(line)
-        if claim <= words and (subject <= words if subject else (not asked or bool(asked & words))):
+        said = content_words(line)
+        if claim <= said and (subject <= said if subject else (not asked or bool(asked & said))):
             return True
     return False
 

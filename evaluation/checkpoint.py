@@ -11,8 +11,10 @@ leaves either the previous or the new checkpoint, never a partial one. It is rea
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Protocol, runtime_checkable
@@ -59,11 +61,19 @@ def save_checkpoint(path: str | Path, *, loop: Mapping[str, Any], agent: Mapping
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    with _replacing(path) as tmp:
+        torch.save({"format": _FORMAT, "version": 1, "loop": json.dumps(loop), "agent": agent,
+                    "extra": json.dumps(extra)}, tmp)
+
+
+@contextlib.contextmanager
+def _replacing(path: Path):
+    """Yield a temporary file beside ``path`` to write; on success it replaces ``path`` (``os.replace``),
+    on any error it is removed and ``path`` is left as it was."""
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        torch.save({"format": _FORMAT, "version": 1, "loop": json.dumps(loop), "agent": agent,
-                    "extra": json.dumps(extra)}, tmp)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -80,19 +90,10 @@ def keep_checkpoint(path: str | Path, sleeps: int) -> Path:
     Returns:
         The copy's path.
     """
-    import shutil
-
     path = Path(path)
     dest = path.with_name(f"{path.stem}-sleep{int(sleeps)}{path.suffix}")
-    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with _replacing(dest) as tmp:
         shutil.copyfile(path, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return dest
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from evaluation.checkpoint import CHECKPOINT_NAME
+from evaluation.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from evaluation.experiment import resume_experiment
 
 #: Agents whose checkpoint holds the consolidation's generators (``SleepAgent`` and its subclasses).
@@ -43,7 +43,8 @@ DREAMERS = frozenset({"sleep", "seal"})
 
 
 def reseeded(state: dict, seed: int | None) -> dict:
-    """The checkpoint ``state`` with the agent's generators drawn from ``seed`` (None: unchanged).
+    """The checkpoint ``state`` (:func:`evaluation.checkpoint.load_checkpoint`) with the agent's generators
+    drawn from ``seed`` (None: unchanged).
 
     Raises:
         ValueError: the agent's state has no random generator to replace (``rng`` / ``torch_rng``).
@@ -77,12 +78,12 @@ def branch(run_dir: Path, agent: str, sleep: int, seed: int | None, out: Path, *
     if not dreaming or agent not in DREAMERS:
         cfg["dreaming"] = None
     cfg["keep_checkpoints"] = False
-    state = reseeded(torch.load(ck, map_location="cpu", weights_only=False), seed)
+    state = reseeded(load_checkpoint(ck), seed)
     if cfg["dreaming"] is None and isinstance(state.get("agent"), dict):
         state["agent"].pop("dreaming", None)
     (out / agent).mkdir(parents=True)
     (out / "config.json").write_text(json.dumps(cfg, indent=1))
-    torch.save(state, out / agent / CHECKPOINT_NAME)
+    save_checkpoint(out / agent / CHECKPOINT_NAME, **state)
     t0 = time.perf_counter()
     resume_experiment(out, quiet=True, tensorboard=False)
     R = np.load(out / agent / "R.npy")

@@ -23,6 +23,7 @@ sleeps cost: about 140 s for the third sleep of the default stream without Dream
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import re
 import shutil
@@ -35,6 +36,7 @@ import torch
 
 from evaluation.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from evaluation.experiment import resume_experiment
+from sleep_env.errors import SleepEnvError
 
 #: Agents whose checkpoint holds the consolidation's generators (``SleepAgent`` and its subclasses).
 RESEEDABLE = frozenset({"sleep", "sft", "sdft"})
@@ -66,19 +68,19 @@ def kept_sleeps(run_dir: Path, agent: str) -> list[int]:
     return sorted(int(m.group(1)) for m in found if m)
 
 
-def branch(run_dir: Path, agent: str, sleep: int, seed: int | None, out: Path, *, dreaming: bool = True) -> dict:
-    """Resume ``run_dir``'s ``agent`` from its kept checkpoint after sleep ``sleep`` in the new run directory ``out``.
+def branch(run_dir: Path, agent: str, checkpoint: dict, seed: int | None, out: Path, *, dreaming: bool = True) -> dict:
+    """Resume ``run_dir``'s ``agent`` from a kept ``checkpoint`` (:func:`load_checkpoint` output,
+    not modified) in the new run directory ``out``.
 
     ``out`` must not exist. The branch's config is the run's with ``agents: [agent]``, without Dreaming
     when ``dreaming`` is False or the agent does not dream, and ``keep_checkpoints: false``.
     """
-    ck = run_dir / agent / f"checkpoint-sleep{sleep}.pt"
     cfg = json.loads((run_dir / "config.json").read_text())
     cfg["agents"] = [agent]
     if not dreaming or agent not in DREAMERS:
         cfg["dreaming"] = None
     cfg["keep_checkpoints"] = False
-    state = reseeded(load_checkpoint(ck), seed)
+    state = reseeded(copy.deepcopy(checkpoint), seed)
     if cfg["dreaming"] is None and isinstance(state.get("agent"), dict):
         state["agent"].pop("dreaming", None)
     (out / agent).mkdir(parents=True)
@@ -106,8 +108,9 @@ def main(argv: list[str] | None = None) -> None:
         seeds = [None if s.strip() == "keep" else int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
         ap.error(f"--seeds must be comma-separated ints or 'keep', got {args.seeds!r}; e.g. --seeds keep,0,1,2")
-    if not seeds or any(s is not None and s < 0 for s in seeds) or len(set(seeds)) < len(seeds):
-        ap.error(f"--seeds must name distinct seeds, each 'keep' or an int >= 0, got {args.seeds!r}; e.g. --seeds keep,0,1,2")
+    if not seeds or any(s is not None and not 0 <= s < 2**32 for s in seeds) or len(set(seeds)) < len(seeds):
+        ap.error(f"--seeds must name distinct seeds, each 'keep' or an int in [0, 2**32), got {args.seeds!r}; "
+                 "e.g. --seeds keep,0,1,2")
     if args.sleep < 1:
         ap.error(f"--sleep must be >= 1 (branch after that many sleeps), got {args.sleep}")
     if not (run_dir / "config.json").is_file():
@@ -122,9 +125,16 @@ def main(argv: list[str] | None = None) -> None:
         hint = (f"pick one of the kept sleeps {kept}" if kept else
                 "run with `keep_checkpoints: true` in the config (this run kept none)")
         ap.error(f"{run_dir / args.agent / f'checkpoint-sleep{args.sleep}.pt'} does not exist; {hint}")
+    try:  # read and checked once, before any folder is touched
+        state = load_checkpoint(run_dir / args.agent / f"checkpoint-sleep{args.sleep}.pt")
+    except SleepEnvError as exc:
+        others = [k for k in kept if k != args.sleep]
+        ap.error(f"{str(exc).split('; ')[0]}; branch from another kept sleep ({others or 'none'}) or rerun the lifetime")
     out = (args.out or run_dir.with_name(f"{run_dir.name}-reseed{args.sleep}")).resolve()
     if out.exists() and not out.is_dir():
         ap.error(f"--out {out} is a file; pass a folder for the branches")
+    if out == run_dir or run_dir in out.parents:
+        ap.error(f"--out {out} is inside the run being branched; pass a folder outside {run_dir}")
     dirs = {s: out / f"{args.agent}-{'keep' if s is None else s}" for s in seeds}
     if (taken := [str(d) for d in dirs.values() if d.exists()]) and not args.force:
         ap.error(f"branch folder(s) exist already: {', '.join(taken)}; pass --force to replace them, or another --out")
@@ -132,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     for s, d in dirs.items():
         if d.exists():
             shutil.rmtree(d)  # --force
-        r = branch(run_dir, args.agent, args.sleep, s, d, dreaming=args.dreaming == "on")
+        r = branch(run_dir, args.agent, state, s, d, dreaming=args.dreaming == "on")
         rows.append(r)
         print(f"seed {r['seed']}: ACC {r['acc']:.3f}, final row of R {r['last_row']}, {r['seconds']:.0f} s", flush=True)
     accs = [r["acc"] for r in rows]

@@ -86,8 +86,14 @@ def test_reseed_branches_a_kept_checkpoint(tmp_path) -> None:
                 (("--sleep", "1", "--agent", "seal"), "agent 'seal' is not in this run (agents: ['sleep'])"),
                 (("--sleep", "1", "--seeds", "keep,keep"), "--seeds must name distinct seeds"),
                 (("--sleep", "0"), "--sleep must be >= 1"),
-                (("--sleep", "1", "--seeds", "keep", "--out", str(tmp_path / "b")), "branch folder(s) exist already")]
+                (("--sleep", "1", "--seeds", "keep", "--out", str(tmp_path / "b")), "branch folder(s) exist already"),
+                (("--sleep", "1", "--seeds", str(2**64)), "an int in [0, 2**32)"),
+                (("--sleep", "1", "--out", str(tmp_path / "run" / "x")), "is inside the run being branched")]
     for args, want in refusals:
         proc = _run_example("reseed.py", str(tmp_path / "run"), *args)
         assert proc.returncode == 2 and want in proc.stderr and "Traceback" not in proc.stderr, (args, proc.stderr[-800:])
     assert (tmp_path / "b" / "sleep-keep" / "summary.json").is_file()  # an existing branch is not touched without --force
+    (tmp_path / "run" / "sleep" / "checkpoint-sleep2.pt").write_bytes(b"\x80 truncated")
+    proc = _run_example("reseed.py", str(tmp_path / "run"), "--sleep", "2", "--seeds", "keep", "--out", str(tmp_path / "b"), "--force")
+    assert proc.returncode == 2 and "is corrupt" in proc.stderr and "another kept sleep ([1, 3])" in proc.stderr, proc.stderr[-800:]
+    assert (tmp_path / "b" / "sleep-keep" / "summary.json").is_file()  # checked before --force removes anything

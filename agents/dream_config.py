@@ -88,6 +88,14 @@ class DreamingConfig:
             older expert on. (A first version compared the model's own greedy answers before and after
             instead: on SmolLM2, facts, seeds 0 and 1, 6 Adam steps at lr 1e-3 changed the text of
             17-50% of them and all four later applies were rolled back; docs/dreaming.md.)
+        apply_anchor: Weight of a KL anchor in the apply, finite and >= 0 (default 0 = off). Each
+            apply step then minimises ``SFT(dream rows) + apply_anchor * KL(before || now)``, the KL
+            (nats per answer token, forward, LwF-style) taken on ``batch_size`` of tau's and the
+            older queries' answers against the model before the apply
+            (:meth:`agents.dream_stages.DreamStages.anchor`). Why: after a kept apply, the next
+            consolidation starts further from its teacher (default stream, seeds 0-5: sleep 2
+            ``loss_first`` 2.25 against 2.10 nats/token without Dreaming) — the apply's hard-label
+            SFT reshapes the experts-on model's answer distributions beyond the dream rows.
         recall_guard: Opt-in (default False): with ``apply_guard="exact"``, the apply step is also
             rolled back when the greedy recall of the day's memory statements falls: the cloze items
             of :func:`agents.dream_parts.cloze_pairs` (a statement up to one of the day's answers, raw
@@ -153,6 +161,7 @@ class DreamingConfig:
     apply_guard: str = "exact"
     min_improvement: float = 0.0
     min_retention: float = 1.0
+    apply_anchor: float = 0.0
     recall_guard: bool = False
     heldout_guard: bool = False
     max_eval_queries: int = 32
@@ -166,7 +175,7 @@ class DreamingConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("lr", "generator_lr", "temperature", "noise_std", "min_improvement", "min_retention"):
+        for name in ("lr", "generator_lr", "temperature", "noise_std", "min_improvement", "min_retention", "apply_anchor"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise ValueError(f"{name} must be a number, got {v!r}")
@@ -192,6 +201,8 @@ class DreamingConfig:
             raise ValueError(f"noise_std must be a finite number >= 0, got {self.noise_std}")
         if not (math.isfinite(self.min_improvement) and self.min_improvement >= 0):
             raise ValueError(f"min_improvement must be a finite number >= 0, got {self.min_improvement}")
+        if not (math.isfinite(self.apply_anchor) and self.apply_anchor >= 0):
+            raise ValueError(f"apply_anchor must be a finite number >= 0 (weight of the apply's KL anchor; 0 = off), got {self.apply_anchor}")
         if not (0.0 <= self.min_retention <= 1.0):
             raise ValueError(f"min_retention must be in [0, 1] (exact match on older queries after / before an apply), got {self.min_retention}")
         if self.template != "auto" and self.template not in TEMPLATES:

@@ -8,20 +8,24 @@ zero-argument callable returning a context manager that sets which experts are o
 
 - :func:`row_logprobs` / :func:`sft_loss` / :func:`tau_loss`: teacher-forced scores (grad if enabled).
 - :func:`flat_grad`: one flattened gradient (the selection's ``g_i`` and ``g_tau``).
-- :func:`adam_sft`: a few Adam steps of SFT (trials, apply).
+- :func:`adam_sft`: a few Adam steps of SFT (trials, apply), optionally with a KL anchor (:class:`Anchor`).
+- :func:`answer_logprobs` / :func:`anchor_kl`: full next-token distributions on answers, and the KL
+  of the current model from such a reference (the apply's anchor).
 - :func:`exact_match`: greedy answers against reference answers.
 """
 
 from __future__ import annotations
 
-from typing import Callable, ContextManager, Iterator, Sequence
+from typing import Callable, ContextManager, Iterator, NamedTuple, Sequence
 
+import numpy as np
 import torch
 
 from agents.dream_parts import _norm
 from agents.engine import SamplingParams, build_batch, position_ids
 
-__all__ = ["Row", "row_logprobs", "sft_loss", "tau_loss", "flat_grad", "adam_sft", "exact_match"]
+__all__ = ["Row", "Anchor", "row_logprobs", "sft_loss", "tau_loss", "flat_grad", "adam_sft", "exact_match",
+           "answer_logprobs", "anchor_kl"]
 
 Row = tuple[list[int], list[int]]  # (prompt ids, completion ids)
 Mode = Callable[[], ContextManager]
@@ -71,20 +75,68 @@ def flat_grad(loss_fn: Callable[[Sequence[Row]], torch.Tensor], rows: Sequence[R
     return torch.cat([(g if g is not None else torch.zeros_like(p)).flatten().float() for g, p in zip(grads, params)])
 
 
-def adam_sft(engine, params: list[torch.Tensor], batches: Sequence[Sequence[Row]], lr: float, mode: Mode) -> list[float]:
+def answer_logprobs(engine, rows: Sequence[Row]) -> list[torch.Tensor]:
+    """Per row, the ``(len(completion), V)`` float32 log-softmax (nats) of every next-token
+    distribution over its completion (teacher-forced; grad if enabled)."""
+    out: list[torch.Tensor] = []
+    for logits, _, m in completion_logits(engine, rows):
+        lp = torch.log_softmax(logits, -1)
+        out += [lp[b][m[b]] for b in range(len(m))]
+    return out
+
+
+def anchor_kl(engine, rows: Sequence[Row], ref: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Token mean of ``KL(ref || current)`` (nats) over the completions of ``rows``, a scalar tensor.
+
+    ``ref[i]`` is row ``i``'s ``(len(completion), V)`` log-softmax from :func:`answer_logprobs` on the
+    reference weights. Forward KL, as the distillation anchor of LwF (Li & Hoiem 2017, arXiv
+    1606.09282): it is large where the reference puts mass that the current model takes away, so it
+    keeps the reference's whole distribution (its uncertainty included), not only its top answer.
+    """
+    cur = torch.cat(answer_logprobs(engine, rows))  # (T, V)
+    r = torch.cat([t.to(cur.device) for t in ref])
+    return (r.exp() * (r - cur)).sum(-1).mean()
+
+
+class Anchor(NamedTuple):
+    """The KL anchor of an apply: keep the model's answers on ``rows`` distributed as in ``ref``.
+
+    Each Adam step of :func:`adam_sft` adds ``weight * anchor_kl`` on ``per_step`` rows of ``rows``
+    drawn without replacement by ``rng`` (all of them when fewer).
+    """
+
+    rows: Sequence[Row]
+    ref: Sequence[torch.Tensor]  #: per row, (len(completion), V) float32 log-softmax of the reference
+    weight: float
+    per_step: int
+    rng: np.random.Generator
+
+
+def adam_sft(engine, params: list[torch.Tensor], batches: Sequence[Sequence[Row]], lr: float, mode: Mode,
+             anchor: Anchor | None = None) -> list[float]:
     """One Adam step of :func:`sft_loss` per batch on ``params`` (a fresh optimiser), under ``mode``.
 
+    With an ``anchor`` (weight > 0 and rows), each step minimises ``sft_loss + weight * anchor_kl`` on
+    a fresh draw of the anchor's rows.
+
     Returns:
-        The loss of each step (nats per token, before the step). Only ``params`` change; their
-        ``.grad`` is None afterwards.
+        The SFT loss of each step (nats per token, before the step; the anchor term not included).
+        Only ``params`` change; their ``.grad`` is None afterwards.
     """
     opt = torch.optim.Adam(params, lr=lr)
     losses = []
+    use_anchor = anchor is not None and anchor.weight > 0 and len(anchor.rows) > 0
     with torch.enable_grad():
         for rows in batches:
             with mode():
                 loss = sft_loss(engine, rows)
-            grads = torch.autograd.grad(loss, params, allow_unused=True)
+                total = loss
+                if use_anchor:
+                    n = min(anchor.per_step, len(anchor.rows))
+                    pick = anchor.rng.choice(len(anchor.rows), n, replace=False)
+                    total = loss + anchor.weight * anchor_kl(engine, [anchor.rows[i] for i in pick],
+                                                             [anchor.ref[i] for i in pick])
+            grads = torch.autograd.grad(total, params, allow_unused=True)
             for p, g in zip(params, grads):
                 p.grad = g if g is not None else torch.zeros_like(p)
             opt.step()

@@ -14,7 +14,7 @@ from typing import NamedTuple, Sequence
 import torch
 
 from agents.dream_config import Dream
-from agents.dream_ops import Row
+from agents.dream_ops import Anchor, Row, answer_logprobs
 from agents.dream_parts import (
     REWORD_SHOTS,
     TEMPLATES,
@@ -255,6 +255,25 @@ class DreamStages:
                 out.append((self.fmt.render(f"{label}{r}" + (f"\nAnswer: {stem}" if stem else "")), a))
         return list(dict.fromkeys(out))
 
+    @torch.no_grad()
+    def anchor(self, tau_rows: list[Row], old_rows: list[Row], target: DreamTarget) -> Anchor | None:
+        """The apply's KL anchor (``config.apply_anchor`` > 0), else None.
+
+        Its rows are tau's queries and the older queries, with their answers; its reference is the
+        model before the apply (``target.student`` mode): each apply step then also pays
+        ``apply_anchor * KL(before || now)`` (nats per answer token, :func:`agents.dream_ops.anchor_kl`)
+        on ``batch_size`` of them, so that the dreams add to what consolidation built instead of
+        reshaping the experts-on model's answer distributions.
+        """
+        cfg = self.config
+        rows = list(tau_rows) + [r for r in old_rows if r not in tau_rows]
+        if cfg.apply_anchor <= 0 or not rows:
+            return None
+        self.engine.model.eval()
+        with target.student():
+            ref = [t.detach() for t in answer_logprobs(self.engine, rows)]
+        return Anchor(rows, ref, cfg.apply_anchor, cfg.batch_size, self.rng)
+
     def apply(self, dreams: list[Dream], tau_rows: list[Row], tau0: float, target: DreamTarget,
               older: Sequence[tuple[str, str]] = (), cloze: Sequence[tuple[str, str]] = (),
               heldout: Sequence[tuple[str, str]] = ()) -> ApplyResult:
@@ -292,7 +311,8 @@ class DreamStages:
         bs = min(cfg.batch_size, len(rows))
         batches = [[rows[i] for i in self.rng.choice(len(rows), bs, replace=False)] for _ in range(cfg.apply_steps)]
         self.engine.model.eval()
-        losses = self._train(target.params, batches, cfg.lr, target.student)
+        anchor = self.anchor(tau_rows, old_rows if old_rows or not older else self.evaluator((), older), target)
+        losses = self._train(target.params, batches, cfg.lr, target.student, anchor=anchor)
         after = self.tau(tau_rows, target)
         retention = self.exact_match(old_rows, target) / old0 if old_rows and old0 > 0 else float("nan")
         cloze1 = self.exact_match(cloze_rows, target) if cloze_rows else float("nan")

@@ -55,7 +55,7 @@ import numpy as np
 import torch
 
 from agents.dream_config import DREAM_SYSTEM_PROMPT, Dream, DreamingConfig, DreamReport, load_dreaming_config
-from agents.dream_ops import Row, adam_sft, exact_match, flat_grad, row_logprobs, sft_loss, tau_loss
+from agents.dream_ops import Anchor, Row, adam_sft, exact_match, flat_grad, row_logprobs, sft_loss, tau_loss
 from agents.dream_parts import (  # noqa: F401  (re-exported: the public names of Dreaming's parts live here too)
     ARC_QUESTION,
     RECALL,
@@ -157,8 +157,8 @@ class Dreaming(DreamStages):
     def _grad(self, loss_fn, rows, params) -> torch.Tensor:
         return flat_grad(loss_fn, rows, params)
 
-    def _train(self, params: list[torch.Tensor], batches, lr: float, mode) -> list[float]:
-        return adam_sft(self.engine, params, batches, lr, mode)
+    def _train(self, params: list[torch.Tensor], batches, lr: float, mode, anchor: Anchor | None = None) -> list[float]:
+        return adam_sft(self.engine, params, batches, lr, mode, anchor)
 
     def exact_match(self, rows: Sequence[Row], target: DreamTarget) -> float:
         """:func:`agents.dream_ops.exact_match` in ``target.student`` mode (share in [0, 1]; nan for none)."""

@@ -43,7 +43,7 @@ def test_apply_commits_improvements_and_rolls_back_regressions(setup, monkeypatc
     assert d.apply([_dream(d, CONFLICT)], tau_rows, tau1, target)[:3] == (False, tau1, 1)  # tau got worse
     assert _identical(taught, _state(engine.model))  # rolled back bit for bit
 
-    def nan_train(params, batches, lr, mode):
+    def nan_train(params, batches, lr, mode, anchor=None):
         with torch.no_grad():
             for p in params:
                 p.fill_(float("nan"))

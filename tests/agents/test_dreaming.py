@@ -229,7 +229,7 @@ def test_rest_em_imitates_only_the_grounded_rows_of_a_dream(setup, monkeypatch):
     text = engine.tokenizer.decode(list(dream.learn_ids), skip_special_tokens=True)
     assert text == " Where does Ann live?\nAnswer: Rome" and dream.learn_ids[-1] == engine.eos_id
     seen = []
-    monkeypatch.setattr(d, "_train", lambda params, batches, lr, mode: seen.extend(c for b in batches for _, c in b) or [0.0])
+    monkeypatch.setattr(d, "_train", lambda params, batches, lr, mode, anchor=None: seen.extend(c for b in batches for _, c in b) or [0.0])
     d.learn([dream], target)
     assert seen and all(c == list(dream.learn_ids) for c in seen)  # not the sampled tokens
     monkeypatch.setattr("agents.dream_stages.parse_dream", lambda text, template, max_rows: [

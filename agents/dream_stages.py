@@ -14,7 +14,7 @@ from typing import NamedTuple, Sequence
 import torch
 
 from agents.dream_config import Dream
-from agents.dream_ops import Anchor, Row, answer_logprobs
+from agents.dream_ops import Anchor, Row, anchor_kl, answer_logprobs
 from agents.dream_parts import (
     REWORD_SHOTS,
     TEMPLATES,
@@ -44,6 +44,7 @@ class ApplyResult(NamedTuple):
     retention: float  #: exact match on the older queries, after / before (nan: not checked or 0 before)
     recall: float  #: exact recall of the cloze items, after / before (nan: not checked or 0 before)
     heldout: float = float("nan")  #: exact match on the held-out set (rewordings, unapplied dream rows), after / before (nan: not checked or 0 before)
+    anchor_kl: float = float("nan")  #: KL(before || after) on all the anchor's rows, nats per answer token (nan: no anchor)
 
 
 def held_out_pairs(dreams: Sequence[Dream], applied: Sequence[Dream], exclude: Sequence[str] = ()) -> list[tuple[str, str]]:
@@ -292,8 +293,8 @@ class DreamStages:
 
         Returns:
             An :class:`ApplyResult` (a tuple: committed, tau after (the restored value on rollback),
-            rows used, retention, recall, heldout; the last three are after / before ratios, nan when
-            not checked or 0 before).
+            rows used, retention, recall, heldout (after / before ratios, nan when not checked or 0
+            before), and the anchor's KL after the step (nan without an anchor)).
         """
         cfg = self.config
         rows = self._rows([r for d in dreams for r in d.rows])
@@ -313,6 +314,10 @@ class DreamStages:
         self.engine.model.eval()
         anchor = self.anchor(tau_rows, old_rows if old_rows or not older else self.evaluator((), older), target)
         losses = self._train(target.params, batches, cfg.lr, target.student, anchor=anchor)
+        kl = float("nan")
+        if anchor is not None:
+            with torch.no_grad(), target.student():
+                kl = float(anchor_kl(self.engine, anchor.rows, anchor.ref))
         after = self.tau(tau_rows, target)
         retention = self.exact_match(old_rows, target) / old0 if old_rows and old0 > 0 else float("nan")
         cloze1 = self.exact_match(cloze_rows, target) if cloze_rows else float("nan")
@@ -326,8 +331,8 @@ class DreamStages:
         ok = ok and (math.isnan(held0) or held1 >= held0)
         ok = ok and (math.isnan(exact0) or self.exact_match(tau_rows, target) >= exact0)
         if ok:
-            return ApplyResult(True, after, len(rows), retention, recall, held)
+            return ApplyResult(True, after, len(rows), retention, recall, held, kl)
         with torch.no_grad():
             for p, s in zip(target.params, snap):
                 p.copy_(s)
-        return ApplyResult(False, tau0, len(rows), retention, recall, held)
+        return ApplyResult(False, tau0, len(rows), retention, recall, held, kl)

@@ -252,7 +252,7 @@ class Dreaming(DreamStages):
         # heldout_guard implies apply_guard "exact" (DreamingConfig refuses it otherwise)
         held = self.held_out(queries, older, every, accepted, template, target) if accepted and cfg.heldout_guard else []
         rep.heldout_rows = len(held)
-        rep.committed, rep.tau_after, rep.rows_applied, rep.retention, rep.recall, rep.heldout = self.apply(
+        rep.committed, rep.tau_after, rep.rows_applied, rep.retention, rep.recall, rep.heldout, rep.anchor_kl = self.apply(
             accepted, tau_rows, tau0, target, older, cloze_pairs(memories, queries) if cfg.recall_guard else (), held)
         rep.sft_steps += cfg.apply_steps if rep.rows_applied else 0
         stages["apply"] += time.perf_counter() - s

@@ -28,11 +28,12 @@ class SEALAgent:
 
     Args:
         engine: Rollout engine over the agent's own model (its MLP blocks get one expert pool).
-        dreaming: Dreaming knobs; ``random_expert`` and ``gradient_selection`` are forced off (SEAL
-            had neither: it trials ``top_k + random_extra`` dreams drawn at random). ``grounding``
+        dreaming: Dreaming knobs; ``random_expert``, ``gradient_selection`` and ``apply_anchor`` are
+            forced off (SEAL had none of them: it trials ``top_k + random_extra`` dreams drawn at
+            random and applies the winners by plain SFT). ``grounding``
             and ``answers`` are kept as given (SEAL had neither check; ``grounding: none`` gives
             SEAL's own), so that with the defaults a comparison with ``SleepAgent`` isolates
-            consolidation, the random expert and the gradient selection. SEAL keeps no store of
+            consolidation, the random expert, the gradient selection and the apply's KL anchor. SEAL keeps no store of
             earlier questions, so its apply step is guarded by the day's questions only (the
             ``min_retention`` check on earlier sleeps' answers needs ``SleepAgent``'s question store).
         experts: Shape of the single expert (one level, one slot by default).
@@ -54,7 +55,7 @@ class SEALAgent:
         self.memory = ExpertMemory(engine.model, experts, seed=seed)
         self.slot = self.memory.expand(1)  # B = 0: the expert starts as a no-op
         self.memory.freeze_all()
-        self.dreaming = Dreaming(engine, dataclasses.replace(dreaming, random_expert=False, gradient_selection=False),
+        self.dreaming = Dreaming(engine, dataclasses.replace(dreaming, random_expert=False, gradient_selection=False, apply_anchor=0.0),
                                  fmt=self.format)
         self.sleeps = 0
         #: Evaluation hook, as ``SleepAgent.dream_monitor``: called with "before" / "after" around Dreaming.

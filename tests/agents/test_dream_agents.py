@@ -21,6 +21,8 @@ def test_seal_agent_sleeps_and_answers(tiny):
     window = SleepWindow(level=1, memories=MEMORIES, queries=QUERIES, step_budget=10, model_version=0, experience=0)
     report = agent.sleep(window)
     assert isinstance(report, SleepReport) and report.metrics["dream_sampled"] == 2.0
+    cfg = agent.dreaming.config  # SEAL had no random expert, no gradient selection, no KL anchor: forced off
+    assert (cfg.random_expert, cfg.gradient_selection, cfg.apply_anchor) == (False, False, 0.0)
     assert agent.engine.model_version == 1 and agent.sleeps == 1
     assert len(agent.answer([Q, Q], ["Ann lives in Rome.", ""])) == 2
     assert agent.act({"kind": 1, "prompt": Q, "context": "", "may_sleep": 1})["sleep"] == 1

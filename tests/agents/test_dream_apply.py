@@ -17,6 +17,7 @@ from tests.agents.dream_testkit import (  # noqa: F401  (setup: a fixture)
     CONFLICT,
     MEMORIES,
     QUERIES,
+    UNRELATED,
     Q,
     _dream,
     _dreaming,
@@ -36,7 +37,8 @@ def _apply_setup(setup):
 
 def test_apply_commits_improvements_and_rolls_back_regressions(setup, monkeypatch):
     engine, target, d, tau_rows, tau0, before = _apply_setup(setup)
-    committed, tau1, n, kept, recall, _ = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target)
+    committed, tau1, n, kept, recall, _, kl = d.apply([_dream(d, ALIGNED)], tau_rows, tau0, target)
+    assert d.config.apply_anchor == 1.0 and kl > 0  # the default anchor's KL(before || after) is reported
     assert committed and n == 1 and math.isnan(kept) and math.isnan(recall) and tau1 > tau0 and d.tau(tau_rows, target) == tau1
     assert not _identical(before, _state(engine.model))
     taught = _state(engine.model)
@@ -241,3 +243,38 @@ def test_older_queries_use_the_real_exact_match(setup):
     committed, _, _, kept, *_ = d.apply([_dream(d, [("Question: Where does Bob live?\nAnswer: Bob lives in", "Oslo")])],
                                     tau_rows, d.tau(tau_rows, target), target, older=older)
     assert committed and math.isnan(kept)
+
+
+def test_apply_anchor_keeps_tau_answers_distributed_as_before(setup):
+    """apply_anchor > 0: the apply still learns the dream rows but moves tau's answer distributions less."""
+    from agents.dream_ops import anchor_kl, answer_logprobs
+
+    engine, _, _, target = setup
+    before = _state(engine.model)
+    dream_rows = None
+    out = {}
+    for w in (0.0, 50.0):
+        engine.model.load_state_dict(before)
+        d = _dreaming(engine, lr=3e-2, apply_anchor=w)
+        tau_rows = d.evaluator(MEMORIES, QUERIES)
+        dream_rows = d._rows(UNRELATED)
+        with torch.no_grad(), target.student():
+            ref = [t.detach() for t in answer_logprobs(engine, tau_rows)]
+        with torch.no_grad(), target.student():
+            assert float(anchor_kl(engine, tau_rows, ref)) == pytest.approx(0.0, abs=1e-5)  # KL(p || p) = 0
+        anchor = d.anchor(tau_rows, [], target)
+        assert (anchor is None) == (w == 0)
+        losses = d._train(target.params, [dream_rows] * 10, d.config.lr, target.student, anchor=anchor)
+        with torch.no_grad(), target.student():
+            out[w] = (losses, float(anchor_kl(engine, tau_rows, ref)))
+    (plain_losses, plain_kl), (anch_losses, anch_kl) = out[0.0], out[50.0]
+    assert plain_losses[-1] < plain_losses[0] and anch_losses[-1] < anch_losses[0]  # the dream is learnt either way
+    assert plain_kl > 1e-3 and anch_kl < 0.5 * plain_kl
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), True, "1"])
+def test_apply_anchor_must_be_a_finite_weight(bad):
+    from agents.dream_config import DreamingConfig
+
+    with pytest.raises(ValueError, match="apply_anchor"):
+        DreamingConfig(apply_anchor=bad)

@@ -184,6 +184,7 @@ def test_run_end_to_end_counts_and_switches(engine, monkeypatch):
     monkeypatch.setattr(held, "trial", lambda dream, *a: setattr(dream, "reward", 1) or 1)
     h = held.run(MEMORIES, QUERIES, target, older=[(Q, "Rome")])
     assert h.rows_applied > 0 and h.heldout_rows >= 0 and h.stage_seconds["apply"] > 0
+    assert h.anchor_kl > 0 and h.to_metrics()["dream_anchor_kl"] == h.anchor_kl  # the default KL anchor, logged
     assert math.isnan(h.heldout) or h.heldout >= 0
     none = d.run(MEMORIES, ((Q, None),), target)
     assert none.skipped.startswith("no evaluator") and none.sampled == 0
@@ -193,6 +194,7 @@ def test_run_end_to_end_counts_and_switches(engine, monkeypatch):
     empty = d.run(MEMORIES, QUERIES, target)  # nothing parses: nothing trialed, expected reward 0
     assert empty.trialed == 0 and empty.yield_rate == [0.0, 0.0] and empty.expected_reward == [0.0, 0.0]
     assert all(math.isnan(r) for r in empty.reward_rate) and all(math.isnan(g) for g in empty.trial_gain)
+    assert math.isnan(empty.anchor_kl)  # nothing applied: no anchor KL
 
 
 def test_template_and_evaluator_per_family(engine):

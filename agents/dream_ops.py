@@ -93,7 +93,7 @@ def anchor_kl(engine, rows: Sequence[Row], ref: Sequence[torch.Tensor]) -> torch
     1606.09282): it is large where the reference puts mass that the current model takes away, so it
     keeps the reference's whole distribution (its uncertainty included), not only its top answer.
     """
-    cur = torch.cat(answer_logprobs(engine, rows))  # (T, V)
+    cur = torch.cat(answer_logprobs(engine, rows))  # (T, V): call it on a few rows at a time (see the apply's report)
     r = torch.cat([t.to(cur.device) for t in ref])
     return (r.exp() * (r - cur)).sum(-1).mean()
 

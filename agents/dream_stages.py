@@ -32,7 +32,11 @@ from agents.dream_parts import (
 )
 from agents.engine import PromptTooLong, SamplingParams
 
-__all__ = ["ApplyResult", "DreamStages", "held_out_pairs"]
+__all__ = ["ApplyResult", "DreamStages", "held_out_pairs", "ANCHOR_TOKENS"]
+
+#: Answer tokens per anchor row (the first ones): the reference costs ``4 * V`` bytes per token
+#: (V = 49,152 for SmolLM2: about 200 MB for 32 rows of 32 tokens). Facts answers are shorter.
+ANCHOR_TOKENS = 32
 
 
 class ApplyResult(NamedTuple):
@@ -260,7 +264,9 @@ class DreamStages:
     def anchor(self, tau_rows: list[Row], old_rows: list[Row], target: DreamTarget) -> Anchor | None:
         """The apply's KL anchor (``config.apply_anchor`` > 0), else None.
 
-        Its rows are tau's queries and the older queries, with their answers; its reference is the
+        Its rows are tau's queries and the older queries, with their answers (teacher-forced on
+        those stored answers; each cut to its first :data:`ANCHOR_TOKENS` tokens, so that the stored
+        reference stays small for long answers such as ARC grids); its reference is the
         model before the apply (``target.student`` mode): each apply step then also pays
         ``apply_anchor * KL(before || now)`` (nats per answer token, :func:`agents.dream_ops.anchor_kl`)
         on ``batch_size`` of them, so that the dreams add to what consolidation built instead of
@@ -268,6 +274,7 @@ class DreamStages:
         """
         cfg = self.config
         rows = list(tau_rows) + [r for r in old_rows if r not in tau_rows]
+        rows = [(p, c[:ANCHOR_TOKENS]) for p, c in rows]  # the reference is (tokens, V) float32 per row: bounded
         if cfg.apply_anchor <= 0 or not rows:
             return None
         self.engine.model.eval()
@@ -312,12 +319,20 @@ class DreamStages:
         bs = min(cfg.batch_size, len(rows))
         batches = [[rows[i] for i in self.rng.choice(len(rows), bs, replace=False)] for _ in range(cfg.apply_steps)]
         self.engine.model.eval()
-        anchor = self.anchor(tau_rows, old_rows if old_rows or not older else self.evaluator((), older), target)
-        losses = self._train(target.params, batches, cfg.lr, target.student, anchor=anchor)
+        anchor = None
+        if cfg.apply_anchor > 0:  # older rows drawn only for the anchor: apply_anchor 0 draws nothing more than before it existed
+            anchor = self.anchor(tau_rows, old_rows if old_rows or not older else self.evaluator((), older), target)
+        # an override of _train without the anchor argument still works when there is no anchor
+        losses = self._train(target.params, batches, cfg.lr, target.student, **({"anchor": anchor} if anchor else {}))
         kl = float("nan")
-        if anchor is not None:
+        if anchor is not None:  # the KL on all its rows, batch by batch (no (all tokens, V) tensor), token-weighted
+            n, tot, bs = 0, 0.0, self.engine.batch_size
             with torch.no_grad(), target.student():
-                kl = float(anchor_kl(self.engine, anchor.rows, anchor.ref))
+                for i in range(0, len(anchor.rows), bs):
+                    t = sum(len(c) for _, c in anchor.rows[i:i + bs])
+                    tot += t * float(anchor_kl(self.engine, anchor.rows[i:i + bs], anchor.ref[i:i + bs]))
+                    n += t
+            kl = tot / n
         after = self.tau(tau_rows, target)
         retention = self.exact_match(old_rows, target) / old0 if old_rows and old0 > 0 else float("nan")
         cloze1 = self.exact_match(cloze_rows, target) if cloze_rows else float("nan")

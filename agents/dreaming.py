@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -283,17 +284,31 @@ class Dreaming(DreamStages):
 
     # -- state ----------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """The generator's adapter tensors (``"A"``, ``"B"``: lists of CPU tensors) and the RNG state."""
+        """The generator's adapter tensors (``"A"``, ``"B"``: lists of CPU tensors), the RNG state and
+        the ``apply_anchor`` the sleeps so far ran with."""
         return {"A": [a.detach().cpu().clone() for a in self.generator.A],
-                "B": [b.detach().cpu().clone() for b in self.generator.B], "rng": self.rng.bit_generator.state}
+                "B": [b.detach().cpu().clone() for b in self.generator.B], "rng": self.rng.bit_generator.state,
+                "apply_anchor": float(self.config.apply_anchor)}
 
     @torch.no_grad()
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict` output (same model and ``generator_rank``).
 
+        Warns:
+            RuntimeWarning: the state was written with another ``apply_anchor`` than this
+                Dreaming's, or before the field existed (its applies were plain SFT, ``apply_anchor:
+                0``), e.g. a lifetime started before session 10 and resumed now with the default 1.0:
+                the rest of the lifetime runs another apply than its start.
+
         Raises:
             ValueError: a tensor's shape differs.
         """
+        saved = float(state.get("apply_anchor", 0.0))
+        if saved != self.config.apply_anchor:
+            warnings.warn(f"this Dreaming state was written with apply_anchor={saved:g}"
+                          f"{'' if 'apply_anchor' in state else ' (written before the field existed: plain-SFT applies)'}"
+                          f", but the resumed sleeps use apply_anchor={self.config.apply_anchor:g}; set dreaming: "
+                          f"{{apply_anchor: {saved:g}}} to continue the lifetime as it started", RuntimeWarning, stacklevel=2)
         for name in ("A", "B"):
             dst = getattr(self.generator, name)
             if len(state[name]) != len(dst) or any(d.shape != s.shape for d, s in zip(dst, state[name])):

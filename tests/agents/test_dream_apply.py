@@ -278,3 +278,42 @@ def test_apply_anchor_must_be_a_finite_weight(bad):
 
     with pytest.raises(ValueError, match="apply_anchor"):
         DreamingConfig(apply_anchor=bad)
+
+
+def test_apply_anchor_off_draws_no_older_rows_and_on_caps_answer_tokens(setup):
+    """apply_anchor 0 reads the older queries no more than before the anchor existed (no extra rng
+    draw when they exceed max_eval_queries); the anchor's rows keep at most ANCHOR_TOKENS answer tokens."""
+    from agents.dream_stages import ANCHOR_TOKENS
+
+    engine, _, _, target = setup
+    older = [(f"Question: Where does person {i} live?\nAnswer: Person {i} lives in", f"Town{i}") for i in range(6)]
+    for w in (0.0, 1.0):
+        d = _dreaming(engine, apply_anchor=w, apply_guard="tau", max_eval_queries=2, lr=1e-3)
+        calls = []
+        real = d.evaluator
+        d.evaluator = lambda memories, queries: calls.append(len(list(queries))) or real(memories, queries)
+        tau_rows = real(MEMORIES, QUERIES)
+        d.apply([_dream(d, ALIGNED)], tau_rows, d.tau(tau_rows, target), target, older=older)
+        assert calls == ([] if w == 0 else [6])  # the older queries are read (and subsampled) only for the anchor
+    long_row = (tau_rows[0][0], list(range(5, 5 + 3 * ANCHOR_TOKENS)))  # e.g. an ARC grid answer
+    a = d.anchor([long_row], tau_rows, target)
+    assert [len(c) for _, c in a.rows] == [ANCHOR_TOKENS] + [min(len(c), ANCHOR_TOKENS) for _, c in tau_rows]
+    assert [tuple(r.shape) for r in a.ref] == [(len(c), engine.model.config.vocab_size) for _, c in a.rows]
+
+
+def test_resuming_a_dreaming_state_with_another_anchor_warns(setup):
+    engine, _, _, _ = setup
+    d = _dreaming(engine)  # default apply_anchor 1.0
+    state = d.state_dict()
+    assert state["apply_anchor"] == 1.0
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d.load_state_dict(state)  # same anchor: silent
+    old = {k: v for k, v in state.items() if k != "apply_anchor"}  # a state written before the field existed
+    with pytest.warns(RuntimeWarning, match=r"before the field existed.*apply_anchor: 0"):
+        d.load_state_dict(old)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _dreaming(engine, apply_anchor=0.0).load_state_dict(old)  # continued as it started: silent

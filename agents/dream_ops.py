@@ -25,7 +25,7 @@ from agents.dream_parts import _norm
 from agents.engine import SamplingParams, build_batch, position_ids
 
 __all__ = ["Row", "Anchor", "row_logprobs", "sft_loss", "tau_loss", "flat_grad", "adam_sft", "exact_match",
-           "answer_logprobs", "anchor_kl"]
+           "answer_logprobs", "anchor_kl", "mean_anchor_kl"]
 
 Row = tuple[list[int], list[int]]  # (prompt ids, completion ids)
 Mode = Callable[[], ContextManager]
@@ -93,9 +93,21 @@ def anchor_kl(engine, rows: Sequence[Row], ref: Sequence[torch.Tensor]) -> torch
     1606.09282): it is large where the reference puts mass that the current model takes away, so it
     keeps the reference's whole distribution (its uncertainty included), not only its top answer.
     """
-    cur = torch.cat(answer_logprobs(engine, rows))  # (T, V): call it on a few rows at a time (see the apply's report)
+    cur = torch.cat(answer_logprobs(engine, rows))  # (T, V): a few rows at a time (all of them: mean_anchor_kl)
     r = torch.cat([t.to(cur.device) for t in ref])
     return (r.exp() * (r - cur)).sum(-1).mean()
+
+
+@torch.no_grad()
+def mean_anchor_kl(engine, rows: Sequence[Row], ref: Sequence[torch.Tensor]) -> float:
+    """:func:`anchor_kl` over all ``rows``, ``engine.batch_size`` rows at a time (never one
+    ``(all tokens, V)`` tensor), token-weighted: the same token mean, without gradient."""
+    n, total, bs = 0, 0.0, engine.batch_size
+    for i in range(0, len(rows), bs):
+        t = sum(len(c) for _, c in rows[i:i + bs])
+        total += t * float(anchor_kl(engine, rows[i:i + bs], ref[i:i + bs]))
+        n += t
+    return total / n
 
 
 class Anchor(NamedTuple):

@@ -14,7 +14,7 @@ from typing import NamedTuple, Sequence
 import torch
 
 from agents.dream_config import Dream
-from agents.dream_ops import Anchor, Row, anchor_kl, answer_logprobs
+from agents.dream_ops import Anchor, Row, answer_logprobs, mean_anchor_kl
 from agents.dream_parts import (
     REWORD_SHOTS,
     TEMPLATES,
@@ -325,14 +325,9 @@ class DreamStages:
         # an override of _train without the anchor argument still works when there is no anchor
         losses = self._train(target.params, batches, cfg.lr, target.student, **({"anchor": anchor} if anchor else {}))
         kl = float("nan")
-        if anchor is not None:  # the KL on all its rows, batch by batch (no (all tokens, V) tensor), token-weighted
-            n, tot, bs = 0, 0.0, self.engine.batch_size
-            with torch.no_grad(), target.student():
-                for i in range(0, len(anchor.rows), bs):
-                    t = sum(len(c) for _, c in anchor.rows[i:i + bs])
-                    tot += t * float(anchor_kl(self.engine, anchor.rows[i:i + bs], anchor.ref[i:i + bs]))
-                    n += t
-            kl = tot / n
+        if anchor is not None:
+            with target.student():
+                kl = mean_anchor_kl(self.engine, anchor.rows, anchor.ref)
         after = self.tau(tau_rows, target)
         retention = self.exact_match(old_rows, target) / old0 if old_rows and old0 > 0 else float("nan")
         cloze1 = self.exact_match(cloze_rows, target) if cloze_rows else float("nan")

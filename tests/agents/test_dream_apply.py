@@ -251,7 +251,6 @@ def test_apply_anchor_keeps_tau_answers_distributed_as_before(setup):
 
     engine, _, _, target = setup
     before = _state(engine.model)
-    dream_rows = None
     out = {}
     for w in (0.0, 50.0):
         engine.model.load_state_dict(before)
@@ -260,7 +259,6 @@ def test_apply_anchor_keeps_tau_answers_distributed_as_before(setup):
         dream_rows = d._rows(UNRELATED)
         with torch.no_grad(), target.student():
             ref = [t.detach() for t in answer_logprobs(engine, tau_rows)]
-        with torch.no_grad(), target.student():
             assert float(anchor_kl(engine, tau_rows, ref)) == pytest.approx(0.0, abs=1e-5)  # KL(p || p) = 0
         anchor = d.anchor(tau_rows, [], target)
         assert (anchor is None) == (w == 0)

@@ -139,9 +139,10 @@ class SFTSleepAgent(SleepAgent):
 class SDFTSleepAgent(SleepAgent):
     """Context distillation with TRL's ``SDFTTrainer`` into a new expert per sleep (see the module docstring).
 
-    Per sleep: a dataset of the day's questions (``prompt`` = the rendered question without context,
-    ``privileged_context`` = the rendered question *with* the relevant memory lines; the teacher
-    template is ``"{privileged_context}"``), a fresh ``SDFTTrainer`` whose frozen teacher is a copy of
+    Per sleep: a dataset of the same replay prompts the SleepAgent writes from the memory
+    (:meth:`SleepAgent.replay_prompts`: cloze prompts of the memory units and the day's questions;
+    ``prompt`` = the rendered prompt without context, ``privileged_context`` = the rendered prompt
+    *with* the memory text its teacher reads; the teacher template is ``"{privileged_context}"``), a fresh ``SDFTTrainer`` whose frozen teacher is a copy of
     the pre-sleep model with its experts switched off (the day-time context reader), and only the
     new expert trainable. ``config.steps`` optimiser steps of ``config.batch_size`` student samples
     (``max_completion_length`` 12 tokens, temperature 1), AdamW at ``config.lr``, TRL's defaults for
@@ -154,7 +155,7 @@ class SDFTSleepAgent(SleepAgent):
     name = "sdft"
 
     def sleep(self, window: SleepWindow) -> SleepReport:
-        """Run one ``SDFTTrainer`` training on the window's questions."""
+        """Run one ``SDFTTrainer`` training on the window's replay prompts."""
         try:
             from datasets import Dataset
             from trl.experimental.sdft import SDFTConfig, SDFTTrainer
@@ -162,9 +163,8 @@ class SDFTSleepAgent(SleepAgent):
             raise DependencyNotInstalled(f"SDFTSleepAgent needs trl ({exc}); install it with: pip install \"sleep-env[trl]\"") from None
         cfg = self.config
         t0 = time.perf_counter()
-        memory = "\n".join(window.memories)
-        qs = list(dict.fromkeys(q for q, _ in window.queries))
-        data = [{"prompt": self.format.render(q), "privileged_context": self.format.render(q, self.reader.select(memory, q))} for q in qs]
+        data = [{"prompt": self.format.render(r.prompt), "privileged_context": self.format.render(r.prompt, r.context)}
+                for r in self.replay_prompts(window)]
         if not data:
             return SleepReport(seconds=time.perf_counter() - t0, steps=0, metrics={"examples": 0.0})
         k = self.memory.expand(1) if self.memory.used[1] < self.memory.cfg.pool_size else self.memory.slots(1)[-1]

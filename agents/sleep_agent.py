@@ -6,12 +6,15 @@ weights are the slowest level. A sleep of level ``L`` (the env's ``SleepWindow.l
 ``MultiLevel``) runs the consolidations ``0 -> 1, 1 -> 2, ..., L-1 -> L`` fast to slow, each by
 Knowledge Seeding (:mod:`agents.seeding`):
 
-* ``0 -> 1``: replay prompts are the day's questions; the teacher is the base model with experts
-  off reading the relevant context lines (the agent's day-time reader), its greedy answers are the
-  replay targets. Questions from earlier sleeps are replayed too, answered closed-book by the
-  pre-sleep model (generative self-replay keeps older knowledge). Student = the model with every
-  level on, no context, plus a new level-1 expert.
-* ``l -> l+1`` (l >= 1): replay prompts are the questions level ``l`` holds; teacher = the pre-sleep
+* ``0 -> 1``: the replay is written from the short-term memory itself (:mod:`agents.replay`):
+  cloze completions of every memory unit from its prefixes, plus the day's questions where there
+  are any (a day without questions still consolidates). The teacher is the base model with experts
+  off reading the memory text (the unit, or the lines the day-time reader selects); its greedy
+  answers are the replay targets, and an answer the memory does not support is dropped. Prompts
+  from earlier sleeps are replayed too, answered closed-book by the pre-sleep model (generative
+  self-replay keeps older knowledge). Student = the model with every level on, no context, plus a
+  new level-1 expert.
+* ``l -> l+1`` (l >= 1): replay prompts are the prompts level ``l`` holds; teacher = the pre-sleep
   model closed-book with all levels; student = the model with level ``l`` switched off plus a new
   level-``l+1`` expert. After a committed consolidation level ``l`` is reset (the paper's pruning).
 
@@ -37,14 +40,13 @@ from agents.dreaming import Dreaming, DreamingConfig, expert_target
 from agents.engine import SamplingParams, TransformersEngine
 from agents.memory.experts import ExpertConfig, ExpertMemory
 from agents.prompting import ANSWER_PARAMS, ContextReader, PromptFormat, context_teacher
+from agents.replay import RECALL_INSTRUCTION, ReplayConfig, ReplayPrompt, cloze_prompts, memory_units, supported
 from agents.seeding import JUDGE_MIN_PARAMETERS, Example, KnowledgeSeeding, ModelJudge, SeedingConfig
 from sleep_env.types import SleepReport, SleepWindow
 
-__all__ = ["SleepAgent", "SleepAgentConfig"]
+__all__ = ["SleepAgent", "SleepAgentConfig", "RECALL_INSTRUCTION"]
 
 _ROUTERS = ("lexical", "always", "never")
-#: Instruction of the recall-prefix prompts (the answer stem is a prefix of a memory line).
-RECALL_INSTRUCTION = "Recall what you know."
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,13 +58,8 @@ class SleepAgentConfig(SeedingConfig):
     replay_per_batch, expand, on_pool_full, holdout_fraction, min_retention, min_new_agreement).
 
     Attributes:
-        max_replay: Older questions replayed per consolidation (a random subset), >= 0.
-        recall_prefixes: Add distillation rows where the student completes random word prefixes of
-            the memory lines that the teacher completes while reading them.
-        recall_whole_lines: Add one distillation row per memory line where the student recites the
-            line from an empty prefix, as the teacher does while reading it (teacher samples of the
-            memory itself, PAPER-NOTES §2.5 "D sampled from the teacher").
-        prefixes_per_line: Random prefix cuts per memory line (duplicates merged), >= 1.
+        max_replay: Older replay prompts re-answered per consolidation (a random subset), >= 0.
+        replay: What the teacher writes the new replay from (:class:`agents.replay.ReplayConfig`).
         router: ``"lexical"`` (experts off when the question's names are in the context),
             ``"always"`` (experts always on), or ``"never"`` (experts never used: ablation).
         experts: Shape of the expert pools (``levels`` = K).
@@ -70,9 +67,7 @@ class SleepAgentConfig(SeedingConfig):
     """
 
     max_replay: int = 48
-    recall_prefixes: bool = False
-    recall_whole_lines: bool = False
-    prefixes_per_line: int = 2
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
     router: str = "lexical"
     experts: ExpertConfig = field(default_factory=lambda: ExpertConfig(d_low=64))
     seed: int = 0
@@ -81,8 +76,10 @@ class SleepAgentConfig(SeedingConfig):
         super().__post_init__()
         if self.router not in _ROUTERS:
             raise ValueError(f"router must be one of {_ROUTERS}, got {self.router!r}")
-        if self.max_replay < 0 or self.prefixes_per_line < 1:
-            raise ValueError(f"max_replay must be >= 0 and prefixes_per_line >= 1, got {self.max_replay}, {self.prefixes_per_line}")
+        if self.max_replay < 0:
+            raise ValueError(f"max_replay must be >= 0, got {self.max_replay}; e.g. max_replay=48")
+        if not isinstance(self.replay, ReplayConfig):
+            raise ValueError(f"replay must be a ReplayConfig, got {type(self.replay).__name__}; e.g. replay=ReplayConfig()")
 
 
 class SleepAgent:
@@ -171,21 +168,28 @@ class SleepAgent:
         return {"response": response, "sleep": int(obs["may_sleep"])}
 
     # -- replay data ---------------------------------------------------------------------------
-    def _recall_prompts(self, memories: tuple[str, ...]) -> list[tuple[str, str]]:
-        """Recall prompts, each with its memory line as the teacher's context: the empty prefix
-        (``recall_whole_lines``) and/or random word prefixes of at least 2 words (``recall_prefixes``)."""
-        out = []
-        lines = [ln.strip() for m in memories for ln in m.split("\n") if ln.strip()]
-        for ln in dict.fromkeys(lines):
-            words = ln.split()
-            if self.config.recall_whole_lines:
-                out.append((f"{RECALL_INSTRUCTION}\nAnswer:", ln))
-            if not self.config.recall_prefixes or len(words) < 3:
-                continue
-            cuts = sorted(set(self.rng.integers(2, len(words), size=self.config.prefixes_per_line).tolist()))
-            for c in cuts:
-                out.append((f"{RECALL_INSTRUCTION}\nAnswer: {' '.join(words[:c])}", ln))
-        return out
+    def replay_prompts(self, window: SleepWindow) -> list[ReplayPrompt]:
+        """The new replay prompts of a sleep, written from ``window`` (see :mod:`agents.replay`).
+
+        The day's questions first (each with the memory lines the reader selects for it), then the
+        cloze prompts of the memory units; beyond ``replay.max_rows`` a seeded subsample of the cloze
+        prompts is kept.
+        """
+        cfg = self.config.replay
+        memory = "\n".join(window.memories)
+        rows: list[ReplayPrompt] = []
+        if "queries" in cfg.sources:
+            qs = dict.fromkeys(q for q, _ in window.queries)
+            rows += [ReplayPrompt(q, self.reader.select(memory, q), "queries") for q in qs]
+        rows = rows[: cfg.max_rows]
+        if "cloze" in cfg.sources:
+            units = memory_units(window.memories, max_unit_words=cfg.max_unit_words)
+            cloze = cloze_prompts(units, self.rng, cuts_per_unit=cfg.cuts_per_unit, min_prefix_words=cfg.min_prefix_words)
+            room = cfg.max_rows - len(rows)
+            if len(cloze) > room:
+                cloze = [cloze[i] for i in sorted(self.rng.choice(len(cloze), room, replace=False))]
+            rows += cloze
+        return rows
 
     def _target_ids(self, text: str) -> list[int]:
         """Replay target: the teacher's answer text (cut at a stop string) + EOS, as ids (EOS teaches stopping)."""
@@ -195,21 +199,36 @@ class SleepAgent:
         ids = self.engine.tokenizer(text, add_special_tokens=False)["input_ids"]
         return list(ids) + ([self.engine.eos_id] if self.engine.eos_id is not None else [])
 
-    @torch.no_grad()
     def _examples(self, prompts: list[str], contexts: list[str] | None, *, old: bool) -> list[Example]:
-        """Teacher replay rows: ``contexts`` given -> teacher reads them with experts off; None -> closed-book, all levels."""
+        """Teacher replay rows (see :meth:`_teacher_rows`) without the dropped ones."""
+        return [e for e in self._teacher_rows(prompts, contexts, old=old) if e is not None]
+
+    @torch.no_grad()
+    def _teacher_rows(self, prompts: list[str], contexts: list[str] | None, *, old: bool,
+                      check: bool = False) -> list[Example | None]:
+        """One teacher replay row per prompt, or None where it is dropped.
+
+        ``contexts`` given -> the teacher reads them with experts off; None -> closed-book, all
+        levels. A blank answer is dropped; with ``check`` so is an answer its context does not
+        support (``replay.support``, :func:`agents.replay.supported`).
+        """
         if not prompts:
             return []
         levels = None if contexts is not None else self.all_levels
-        t_texts = [self.format.render(p, c) for p, c in zip(prompts, contexts or [""] * len(prompts))]
+        ctxs = contexts or [""] * len(prompts)
+        t_texts = [self.format.render(p, c) for p, c in zip(prompts, ctxs)]
         s_texts = [self.format.render(p, "") for p in prompts]
         self.engine.model.eval()
         with self.seeding.routing(levels):
             rolls = self.engine.generate(t_texts, self.params)
         t_ids, s_ids = self.engine.encode(t_texts), self.engine.encode(s_texts)
-        exs = [Example(s, t, c, levels, old) for s, t, r in zip(s_ids, t_ids, rolls) if (c := self._target_ids(r.text))]
-        self.seeding.attach_teacher_logits(exs)
-        return exs
+        rows: list[Example | None] = []
+        for s, t, r, c in zip(s_ids, t_ids, rolls, ctxs):
+            keep = not check or self.config.replay.support == "none" or supported(r.text, c)
+            target = self._target_ids(r.text) if keep else []
+            rows.append(Example(s, t, target, levels, old) if target else None)
+        self.seeding.attach_teacher_logits([e for e in rows if e is not None])
+        return rows
 
     def _sample(self, prompts: list[str]) -> list[str]:
         n = min(self.config.max_replay, len(prompts))
@@ -278,17 +297,17 @@ class SleepAgent:
         return context_teacher(self.reader, self.answer, memories)
 
     def _consolidate_context(self, window: SleepWindow):
-        """Level 0 (the context) into a new level-1 expert."""
-        memory = "\n".join(window.memories)
-        prompts = list(dict.fromkeys(q for q, _ in window.queries))
-        new = self._examples(prompts, [self.reader.select(memory, p) for p in prompts], old=False)
-        if self.config.recall_prefixes or self.config.recall_whole_lines:
-            recall = self._recall_prompts(window.memories)
-            new += self._examples([p for p, _ in recall], [c for _, c in recall], old=False)
+        """Level 0 (the context) into a new level-1 expert, from replay written from the memory."""
+        prompts = self.replay_prompts(window)
+        rows = self._teacher_rows([r.prompt for r in prompts], [r.context for r in prompts], old=False, check=True)
+        new = [e for e in rows if e is not None]
         old = self._examples(self._sample(self.past_prompts), None, old=True)
         result = self.seeding.consolidate(new, old, level=1, student_levels=self.all_levels)
+        result.metrics.update(replay_rows=float(len(prompts)), replay_dropped=float(len(prompts) - len(new)),
+                              replay_cloze=float(sum(r.source == "cloze" for r in prompts)))
         if result.committed:
-            self.prompts[1].extend(p for p in prompts if p not in self.prompts[1])
+            known = set(self.prompts[1])
+            self.prompts[1].extend(p.prompt for p, e in zip(prompts, rows) if e is not None and p.prompt not in known)
             self.answers.update((q, a.strip()) for q, a in window.queries if a and a.strip())
         return result
 

@@ -81,8 +81,9 @@ def check_summary(summary, path) -> None:
 
 def print_summary(summary: dict) -> None:
     """Print the per-agent table of a run summary ("-" for a key the summary does not have)."""
-    cols = ["closed-book acc", "BWT", "FWT", "forgetting", "wake query acc", "sleeps", "s asleep", "in-context acc per sleep"]
-    keys = ["acc", "bwt", "fwt", "forgetting", "wake_query_acc", "sleeps", "seconds_asleep"]
+    cols = ["closed-book acc", "asked", "never asked", "BWT", "FWT", "forgetting", "wake query acc", "sleeps", "s asleep",
+            "in-context acc per sleep"]
+    keys = ["acc", "acc_queried", "acc_unqueried", "bwt", "fwt", "forgetting", "wake_query_acc", "sleeps", "seconds_asleep"]
     rows, odd = [], []
     for name, m in summary["agents"].items():
         m = dict(m)

@@ -47,7 +47,7 @@ from sleep_env.schedules import make_schedule, schedule_to_dict
 
 __all__ = ["CompareConfig", "load_compare_config", "compare", "run_cell", "aggregate", "format_table", "TABLE_METRICS"]
 
-TABLE_METRICS = ("acc", "bwt", "fwt", "forgetting", "lca", "availability", "wake_query_acc", "sleeps", "seconds_asleep")
+TABLE_METRICS = ("acc", "acc_queried", "acc_unqueried", "bwt", "fwt", "forgetting", "lca", "availability", "wake_query_acc", "sleeps", "seconds_asleep")
 """Summary fields tabulated per (schedule, agent): mean and 95% CI over seeds."""
 
 
@@ -307,7 +307,7 @@ def _write(out: Path, result: dict[str, Any]) -> None:
     atomic_write_text(out / "compare.csv", buf.getvalue())
 
 
-def format_table(result: Mapping[str, Any], metrics: tuple[str, ...] = ("acc", "forgetting", "bwt", "lca",
+def format_table(result: Mapping[str, Any], metrics: tuple[str, ...] = ("acc", "acc_unqueried", "forgetting", "bwt", "lca",
                                                                          "availability", "sleeps")) -> str:
     """The comparison table as text: ``mean [lo, hi]`` per metric (95% bootstrap CI over seeds)."""
 

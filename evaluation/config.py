@@ -80,7 +80,7 @@ class RunConfig:
     stream: StreamConfig | None = None
     experiences: int = 3
     facts_per_experience: int = 12
-    queries_per_experience: int = 12
+    queries_per_experience: int = 3
     context_chars: int = 2000
     sleep_period: int = 0
     schedule: dict[str, Any] | None = None

@@ -28,7 +28,7 @@ import numpy as np
 from evaluation.checkpoint import CHECKPOINT_NAME, StatefulAgent, keep_checkpoint, load_checkpoint, save_checkpoint
 from evaluation.config import RunConfig, config_to_dict, load_config
 from evaluation.measured import _Measured, fresh_material
-from evaluation.metrics import availability, learning_curve_area, query_score_matrix, summarize
+from evaluation.metrics import availability, learning_curve_area, query_score_matrix, split_accuracy, summarize
 from evaluation.rundir import atomic_save_npy, atomic_write_text, claim_output_dir, json_safe
 from sleep_env import EnvConfig, FixedInterval, SleepEnv, TaskBoundary, make_schedule, run_lifetime
 from sleep_env.errors import ConfigError, SleepEnvError
@@ -80,6 +80,7 @@ def _make_agent(name: str, cfg: RunConfig):
 
     from agents import InContextAgent, SDFTSleepAgent, SFTSleepAgent, SleepAgent, SleepAgentConfig, TransformersEngine, load_model
     from agents.memory.experts import ExpertConfig
+    from agents.replay import ReplayConfig
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -91,8 +92,8 @@ def _make_agent(name: str, cfg: RunConfig):
     s = cfg.sleep
     acfg = SleepAgentConfig(
         steps=s.steps, batch_size=s.batch_size, lr=s.lr, on_policy_fraction=s.on_policy_fraction, beta=s.beta,
-        replay_per_batch=s.replay_per_batch, recall_prefixes=s.recall_prefixes,
-        recall_whole_lines=s.recall_whole_lines, router=s.router,
+        replay_per_batch=s.replay_per_batch, replay=ReplayConfig(sources=s.replay, cuts_per_unit=s.cuts_per_unit, support=s.support),
+        router=s.router,
         experts=ExpertConfig(d_low=s.d_low, pool_size=s.pool_size, first_layer=s.first_layer, levels=s.levels),
         alpha=s.alpha, gamma=s.gamma, z0=s.z0, expand=s.expand, min_retention=s.min_retention, seed=cfg.seed,
     )
@@ -259,14 +260,19 @@ def _run_agent(name: str, cfg: RunConfig, adir: Path, ckpt: dict | None, *, quie
         # the rows this round filled (a wake step can fill several); -1 = the baseline b at reset
         rows = [i for i in range(R.shape[0]) if i not in done_rows and not np.all(np.isnan(R[i]))]
         rows = rows or ([-1] if -1 not in done_rows else [])
+        items, queried, exp = env.last_probe_scores, env.probe_queried, np.asarray(env.probe_prompts().experiences)
         for row in rows:
             done_rows.add(row)
             scores = b if row < 0 else R[row]
-            probes.append({"step": step, "row": row, "scores": [None if np.isnan(x) else float(x) for x in scores]})
+            seen = exp <= row if row >= 0 else np.ones_like(queried)  # experiences studied so far (all for b)
+            acc_q, acc_u = split_accuracy(items[seen], queried[seen])
+            probes.append({"step": step, "row": row, "scores": [None if np.isnan(x) else float(x) for x in scores],
+                           "acc_queried": acc_q, "acc_unqueried": acc_u})
         if tb is not None and rows:
             row = rows[-1]
             scores = b if row < 0 else R[row]
-            for tag, vals in (("probe/acc_all", scores), ("probe/acc_seen", scores[: row + 1] if row >= 0 else [])):
+            for tag, vals in (("probe/acc_all", scores), ("probe/acc_seen", scores[: row + 1] if row >= 0 else []),
+                              ("probe/acc_queried", [acc_q]), ("probe/acc_unqueried", [acc_u])):
                 vals = np.asarray(vals, dtype=float)
                 if vals.size and not np.all(np.isnan(vals)):
                     tb.scalar(tag, float(np.nanmean(vals)), step)
@@ -305,8 +311,12 @@ def _run_agent(name: str, cfg: RunConfig, adir: Path, ckpt: dict | None, *, quie
     R, b = record.accuracy_matrix, record.baseline
     metrics = summarize(R, b)
     queries = [r for r in record.steps if r.kind == "query" and not r.missed]
+    final = env.evaluate_probes(record.probe_answers[-1]) if record.probe_answers else np.zeros(0)
+    acc_q, acc_u = split_accuracy(final, env.probe_queried) if final.size else (float("nan"), float("nan"))
     entry: dict[str, Any] = {
         **metrics,
+        "acc_queried": acc_q,
+        "acc_unqueried": acc_u,
         "closed_book_final_acc": metrics["acc"],
         "wake_query_acc": float(np.mean([r.reward for r in queries])) if queries else float("nan"),
         "lca": learning_curve_area(query_score_matrix(record.steps, len(cfg.stream_config().experiences))),

@@ -45,6 +45,7 @@ __all__ = [
     "availability",
     "bootstrap_ci",
     "summarize",
+    "split_accuracy",
 ]
 
 
@@ -291,6 +292,39 @@ def learning_curve_area(S: ArrayLike, beta: int | None = None) -> float:
     if np.any(np.all(np.isnan(cols), axis=0)):
         return math.nan
     return float(np.mean(np.nanmean(cols, axis=0)))
+
+
+def split_accuracy(scores: ArrayLike, queried: ArrayLike) -> tuple[float, float]:
+    """Closed-book accuracy on the items asked by day and on the items never asked.
+
+    The protocol's guard against learning the quiz: every studied item is probed, only a seeded
+    subset is asked by day, so a sleep that consolidates the day's questions rather than the day's
+    memories scores ``acc_queried`` near 1 and ``acc_unqueried`` near 0. Both are item means over
+    the whole probe set (every experience).
+
+    Args:
+        scores: (N,) float probe scores in [0, 1] of one probe round (e.g. the last row's answers).
+        queried: (N,) bool, aligned with ``scores``: the probe's item was asked by day.
+
+    Returns:
+        ``(acc_queried, acc_unqueried)`` as Python floats in [0, 1]; ``nan`` for an empty side.
+
+    Raises:
+        ValueError: If the two arrays are not 1-D of the same length.
+
+    Example:
+        >>> split_accuracy([1.0, 1.0, 0.0, 0.5], [True, False, False, False])
+        (1.0, 0.5)
+        >>> split_accuracy([1.0], [True])
+        (1.0, nan)
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    q = np.asarray(queried, dtype=bool)
+    if s.ndim != 1 or q.shape != s.shape:
+        raise ValueError(f"scores and queried must be 1-D arrays of one length, got shapes {s.shape} and {q.shape}; "
+                         "pass one probe round's scores and env.probe_queried")
+    side = lambda m: float(s[m].mean()) if m.any() else math.nan  # noqa: E731
+    return side(q), side(~q)
 
 
 def availability(records: Iterable[Mapping[str, Any] | Any]) -> float:

@@ -19,7 +19,7 @@ from sleep_env.errors import SleepEnvError
 
 __all__ = ["write_report"]
 
-_RUN_COLS = ("acc", "bwt", "fwt", "forgetting", "lca", "availability", "wake_query_acc", "sleeps", "seconds_asleep")
+_RUN_COLS = ("acc", "acc_queried", "acc_unqueried", "bwt", "fwt", "forgetting", "lca", "availability", "wake_query_acc", "sleeps", "seconds_asleep")
 
 
 def _fmt(v: Any) -> str:

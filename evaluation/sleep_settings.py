@@ -20,8 +20,12 @@ class SleepSettings:
         on_policy_fraction: GKD lambda in [0, 1].
         beta: Generalized-JSD beta in [0, 1] (0 = forward KL).
         replay_per_batch: Earlier-day sequences per step.
-        recall_prefixes: Add Learning-to-Imitate prefix completions of the memories.
-        recall_whole_lines: Add rows where the student recites each memory line (teacher reading it).
+        replay: Templates of the replay the teacher writes from the memory: ``cloze`` (completions
+            of memory units from their prefixes) and/or ``queries`` (the day's questions).
+        cuts_per_unit: Cloze prefixes per memory unit.
+        support: ``lexical`` (drop a replay answer with a content word the memory does not contain)
+            or ``none`` (keep every non-empty answer; e.g. for the random ``tiny`` model, whose
+            answers the memory never supports).
         router: ``lexical``, ``always`` or ``never``.
         d_low: Expert rank.
         pool_size: Pre-allocated experts per MLP block.
@@ -40,8 +44,9 @@ class SleepSettings:
     on_policy_fraction: float = 0.0
     beta: float = 0.0
     replay_per_batch: int = 4
-    recall_prefixes: bool = False
-    recall_whole_lines: bool = False
+    replay: tuple[str, ...] = ("cloze", "queries")
+    cuts_per_unit: int = 4
+    support: str = "lexical"
     router: str = "lexical"
     d_low: int = 64
     pool_size: int = 5
@@ -58,7 +63,7 @@ class SleepSettings:
         def fix(name: str, value: Any = None) -> str:  # "; write e.g. sleep: {steps: 28}" (the default)
             return f"; write e.g. sleep: {{{name}: {getattr(SleepSettings, name) if value is None else value}}}"
 
-        for name in ("steps", "batch_size", "d_low", "pool_size", "levels"):
+        for name in ("steps", "batch_size", "d_low", "pool_size", "levels", "cuts_per_unit"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"sleep.{name} must be >= 1, got {getattr(self, name)}{fix(name)}")
         if self.z0 < 0:
@@ -75,6 +80,14 @@ class SleepSettings:
                 f"sleep.replay_per_batch must be in [0, sleep.batch_size={self.batch_size}), got {self.replay_per_batch}"
                 f"{fix('replay_per_batch', min(SleepSettings.replay_per_batch, self.batch_size - 1))}"
             )
+        sources = ("cloze", "queries")
+        if not self.replay or any(r not in sources for r in self.replay):
+            bad = next((r for r in self.replay if r not in sources), "")
+            raise ConfigError(f"sleep.replay must be a non-empty list of {', '.join(sources)}; got {list(self.replay)!r}"
+                              f"{_did_you_mean(str(bad), sources)}; write e.g. sleep: {{replay: [cloze, queries]}}")
+        if self.support not in ("lexical", "none"):
+            raise ConfigError(f"sleep.support must be lexical or none, got {self.support!r}"
+                              f"{_did_you_mean(str(self.support), ('lexical', 'none'))}{fix('support')}")
         if self.router not in ("lexical", "always", "never"):
             raise ConfigError(f"sleep.router must be one of lexical, always, never; got {self.router!r}"
                               f"{_did_you_mean(str(self.router), ('lexical', 'always', 'never'))}{fix('router')}")

@@ -19,10 +19,10 @@ if __name__ == "__main__":  # the local executor starts worker processes (spawn)
         "agents": ["sleep"],
         "experiences": 2 if tiny else 3,
         "facts_per_experience": 3 if tiny else 12,
-        "queries_per_experience": 3 if tiny else 12,
+        "queries_per_experience": 3,
         "context_chars": 120 if tiny else 2000,
         "threads": 1,
-        "sleep": {"steps": 2, "batch_size": 4, "replay_per_batch": 1} if tiny else {},
+        "sleep": {"steps": 2, "batch_size": 4, "replay_per_batch": 1, "support": "none"} if tiny else {},
         # ... and the grid: every cell with the same seed sees the identical stream
         "seeds": [0, 1] if tiny else [0, 1, 2],
         "schedules": [

@@ -50,7 +50,7 @@ def main() -> None:
     raw = {"seed": args.seed, "agents": ["sleep"], "dreaming": {"template": "qa"}, "experiences": 1, "threads": 1}
     if args.tiny:
         raw.update(model="tiny", facts_per_experience=4, queries_per_experience=4,
-                   sleep={"steps": 2, "batch_size": 4, "replay_per_batch": 1}, dreaming={"template": "qa", "dream_tokens": 24})
+                   sleep={"steps": 2, "batch_size": 4, "replay_per_batch": 1, "support": "none"}, dreaming={"template": "qa", "dream_tokens": 24})
     cfg = load_config(raw)
     agent = _make_agent("sleep", cfg)
     dreaming, agent.dreaming = agent.dreaming, None  # consolidate without Dreaming, then dream by hand below

@@ -16,7 +16,7 @@ from sleep_env.env_state import check_header, env_state, read_probe_state
 from sleep_env.config import EnvConfig
 from sleep_env.episode import Episode, episode_info, parse_action
 from sleep_env.errors import ResetNeeded, SleepEnvError, StreamExhausted
-from sleep_env.probes import probe_item_scores, probe_set, score_probes
+from sleep_env.probes import experience_means, probe_item_scores, probe_set
 from sleep_env.schedules import SleepDecision
 from sleep_env.spaces import KINDS, action_space, observation, observation_space
 from sleep_env.stream import (
@@ -130,6 +130,7 @@ class SleepEnv(gym.Env):
         self._b = np.full(t, np.nan)
         self._ep: Episode | None = None
         self._probe_rows: tuple[int, ...] = ()  # rows of R due now (_BASELINE = b)
+        self._last_probe_scores = np.zeros(0)  # per-probe scores of the last submitted round
 
     # ---------------------------------------------------------------- public read-only state
     @property
@@ -144,6 +145,25 @@ class SleepEnv(gym.Env):
     def baseline(self) -> np.ndarray:
         """``b`` (T,) float64, a copy: probe scores at reset (before the stream); else ``nan``."""
         return self._b.copy()
+
+    @property
+    def probe_queried(self) -> np.ndarray:
+        """(N,) bool, aligned with :meth:`probe_prompts`: the probe's item was asked by day.
+
+        The split behind ``acc_queried`` / ``acc_unqueried``: a sleep that only learns the day's
+        questions scores on the True probes and not on the False ones.
+
+        Raises:
+            ResetNeeded: Before ``reset()``.
+        """
+        stream = self._started().stream
+        return np.array([q for qs in stream.queried for q in qs], dtype=bool)
+
+    @property
+    def last_probe_scores(self) -> np.ndarray:
+        """(N,) float64 in [0, 1], a copy: each probe's score in the last submitted round, in
+        :meth:`probe_prompts` order (empty before the first :meth:`submit_probes` of an episode)."""
+        return self._last_probe_scores.copy()
 
     @property
     def model_version(self) -> int:
@@ -192,6 +212,7 @@ class SleepEnv(gym.Env):
         self._probe_rows = (_BASELINE,)
         self._R[:] = np.nan
         self._b[:] = np.nan
+        self._last_probe_scores = np.zeros(0)
         return self._present(self._ep), self._info(self._ep, experience=0, kind="reset")
 
     def step(self, action: Mapping[str, Any]):
@@ -283,7 +304,9 @@ class SleepEnv(gym.Env):
                 "submit_probes() called with no probe due; submit only when info['probe_due'] is "
                 "True, before the next step()"
             )
-        scores = score_probes(stream, answers, max_chars=MAX_PROMPT_CHARS)
+        items = probe_item_scores(stream, answers, max_chars=MAX_PROMPT_CHARS)
+        scores = experience_means(stream, items)
+        self._last_probe_scores = items
         for row in self._probe_rows:
             if row == _BASELINE:
                 self._b[:] = scores

@@ -10,7 +10,7 @@ from sleep_env.errors import InvalidAction
 from sleep_env.stream import Stream, score_response
 from sleep_env.types import ProbeSet
 
-__all__ = ["probe_set", "score_probes", "probe_item_scores"]
+__all__ = ["probe_set", "score_probes", "probe_item_scores", "experience_means"]
 
 
 def probe_set(stream: Stream, context: str) -> ProbeSet:
@@ -78,7 +78,11 @@ def score_probes(stream: Stream, answers: Sequence[str], *, max_chars: int | Non
     Raises:
         InvalidAction: As :func:`probe_item_scores`.
     """
-    items = probe_item_scores(stream, answers, max_chars=max_chars)
+    return experience_means(stream, probe_item_scores(stream, answers, max_chars=max_chars))
+
+
+def experience_means(stream: Stream, items: np.ndarray) -> np.ndarray:
+    """Per-experience means of per-probe scores (:func:`probe_item_scores` order) -> (T,) float64."""
     exp = np.array([j for j, ps in enumerate(stream.probes) for _ in ps], dtype=np.int64)
     sizes = np.array([len(ps) for ps in stream.probes], dtype=float)
     return np.bincount(exp, weights=items, minlength=len(stream.probes)) / sizes

@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # tasks is imported lazily so that building configs never loa
 
 __all__ = [
     "ExperienceConfig", "StreamConfig", "StreamItem", "Stream", "DEFAULT_CHARSET", "stream_charset",
+    "probe_leakage",
 ]  # fmt: skip
 
 DEFAULT_CHARSET: frozenset[str] = frozenset(chr(c) for c in range(32, 127)) | {"\n"}
@@ -162,6 +163,9 @@ class Stream:
     """All items, experience by experience."""
     probes: tuple[tuple[Problem, ...], ...]
     """``probes[j]``: the held-out probe problems of experience ``j``."""
+    queried: tuple[tuple[bool, ...], ...] = ()
+    """``queried[j][k]``: probe ``k`` of experience ``j`` is about an item asked by day (a query of
+    experience ``j``); aligned with :attr:`probes` (empty only in hand-built streams)."""
     tasks: tuple[Task, ...]
     """``tasks[j]``: the task that scores experience ``j``."""
 
@@ -290,6 +294,7 @@ def build_stream(
     extra = frozenset(extra_chars)
     items: list[StreamItem] = []
     probes: list[tuple[Problem, ...]] = []
+    queried: list[tuple[bool, ...]] = []
     for j, (exp, task) in enumerate(zip(config.experiences, tasks, strict=True)):
         tseed = task_seed(seed, j)
         studied = [task.problem(tseed, i) for i in range(exp.n_study)]
@@ -315,6 +320,8 @@ def build_stream(
                                memory_entry=last.memory_entry, last_of_experience=True)  # fmt: skip
         n_probe = len(current) if config.n_probe is None else min(config.n_probe, len(current))
         exp_probes = tuple(task.probe(tseed, current[k]) for k in range(n_probe))
+        asked_items = {current[k] for k in order}
+        queried.append(tuple(current[k] in asked_items for k in range(n_probe)))
         allowed = task.charset | extra
         shown = [t for it in block for t in (it.text, it.memory_entry)]
         shown += [t for p in exp_probes for t in (p.prompt, p.answer)]
@@ -328,7 +335,38 @@ def build_stream(
             )  # fmt: skip
         items.extend(block)
         probes.append(exp_probes)
-    return Stream(seed=seed, items=tuple(items), probes=tuple(probes), tasks=tuple(tasks))
+    return Stream(seed=seed, items=tuple(items), probes=tuple(probes), tasks=tuple(tasks), queried=tuple(queried))
+
+
+def _norm_text(text: str) -> str:
+    """Lower-cased letters and digits of ``text``, words joined by one space (leakage comparison)."""
+    return " ".join("".join(ch if ch.isalnum() else " " for ch in text.lower()).split())
+
+
+def probe_leakage(stream: Stream) -> float:
+    """Share of the probes whose prompt was shown by day, up to case, punctuation and spacing.
+
+    A probe leaks when its normalised prompt equals the normalised text of any study item or query
+    shown in the stream (any experience). The protocol wants 0: a probe then measures what was
+    learnt from the memory, not a memorised quiz question.
+
+    Args:
+        stream: A built stream.
+
+    Returns:
+        Leaked probes / all probes, in [0, 1]; 0.0 for a stream without probes.
+
+    Example:
+        >>> from tasks import make_task
+        >>> cfg = StreamConfig(experiences=(ExperienceConfig(task="facts", n_study=6, n_query=6),))
+        >>> probe_leakage(build_stream(cfg, 0, make_tasks(cfg)))
+        0.0
+    """
+    shown = {_norm_text(it.text) for it in stream.items}
+    prompts = [p.prompt for ps in stream.probes for p in ps]
+    if not prompts:
+        return 0.0
+    return sum(_norm_text(p) in shown for p in prompts) / len(prompts)
 
 
 def check_charset(stream: Stream, charset: frozenset[str]) -> None:

@@ -66,7 +66,7 @@ def test_reseed_branches_a_kept_checkpoint(tmp_path) -> None:
 
     cfg = load_config({"model": "tiny", "agents": ["sleep"], "experiences": 3, "facts_per_experience": 3,
                        "queries_per_experience": 2, "keep_checkpoints": True, "threads": 1,
-                       "sleep": {"steps": 4, "batch_size": 4, "replay_per_batch": 1}})
+                       "sleep": {"steps": 4, "batch_size": 4, "replay_per_batch": 1, "support": "none"}})
     run_experiment(cfg, tmp_path / "run", quiet=True, tensorboard=False)
     assert sorted(p.name for p in (tmp_path / "run" / "sleep").glob("checkpoint*.pt")) == [
         "checkpoint-sleep1.pt", "checkpoint-sleep2.pt", "checkpoint-sleep3.pt"]  # the live checkpoint.pt is gone

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from agents.replay import ReplayConfig
 from agents import ExpertConfig, SDFTSleepAgent, SFTSleepAgent, SleepAgentConfig, TransformersEngine
 from agents.models import tiny_model, tiny_tokenizer
 from sleep_env import SleepWindow
@@ -13,7 +14,8 @@ Q1 = "Question: Where does Ann Berg live?\nAnswer: Ann Berg lives in"
 Q2 = "Question: What does Bob Stone do for a living?\nAnswer: Bob Stone works as"
 WINDOW = SleepWindow(level=1, memories=("Ann Berg lives in Rome.", "Bob Stone works as a chef."),
                      queries=((Q1, "Rome"), (Q2, "chef")), step_budget=3, model_version=0, experience=0)
-CFG = SleepAgentConfig(steps=3, batch_size=2, replay_per_batch=1, experts=ExpertConfig(d_low=4, pool_size=3))
+CFG = SleepAgentConfig(steps=3, batch_size=2, replay_per_batch=1, experts=ExpertConfig(d_low=4, pool_size=3),
+                       replay=ReplayConfig(support="none"))
 
 
 
@@ -40,7 +42,8 @@ def test_sdft_agent_uses_trl_trainer_with_a_context_reading_teacher() -> None:
     agent = SDFTSleepAgent(TransformersEngine(tiny_model(), tiny_tokenizer()), CFG)
     base = _base(agent.engine.model)
     r = agent.sleep(WINDOW)
-    assert r.steps == 3 and r.metrics["examples"] == 2.0 and r.metrics["expert"] == 0.0
+    # the SleepAgent's replay prompts: 2 questions + 3 + 4 cloze prefixes of the two memory lines
+    assert r.steps == 3 and r.metrics["examples"] == 9.0 and r.metrics["expert"] == 0.0
     assert agent.memory.blocks[0].B[0].abs().sum() > 0  # the expert was trained by SDFTTrainer
     agent.sleep(WINDOW)
     assert agent.memory.active_experts(1) == 2  # a new expert per sleep (the paper's "OPSD + Expansion")

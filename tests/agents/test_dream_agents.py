@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from agents.replay import ReplayConfig
 from agents.dreaming import DreamingConfig
 from agents.memory.experts import ExpertConfig
 from agents.seal import SEALAgent
@@ -50,7 +51,8 @@ def test_sleep_agent_dreams_after_consolidation(tiny, monkeypatch):
     from agents.engine import TransformersEngine
 
     model, tok = tiny
-    cfg = SleepAgentConfig(steps=2, batch_size=4, replay_per_batch=1, experts=ExpertConfig(d_low=8, pool_size=2))
+    cfg = SleepAgentConfig(steps=2, batch_size=4, replay_per_batch=1, experts=ExpertConfig(d_low=8, pool_size=2),
+                          replay=ReplayConfig(support="none"), min_retention=0.0)  # every consolidation commits
     dreaming = DreamingConfig(dreams=2, top_k=1, random_extra=0, rounds=1, dream_tokens=16, template="implications")
     agent = SleepAgent(TransformersEngine(model, tok, batch_size=4), cfg, dreaming=dreaming)
     window = SleepWindow(level=1, memories=MEMORIES, queries=QUERIES, step_budget=10, model_version=0, experience=0)
@@ -87,7 +89,7 @@ def test_sleep_agent_context_teacher_reads_the_memories_and_refuses_to_guess(tin
     from agents.engine import TransformersEngine
 
     model, tok = tiny
-    agent = SleepAgent(TransformersEngine(model, tok, batch_size=4), SleepAgentConfig(experts=ExpertConfig(d_low=8, pool_size=2)))
+    agent = SleepAgent(TransformersEngine(model, tok, batch_size=4), SleepAgentConfig(experts=ExpertConfig(d_low=8, pool_size=2), replay=ReplayConfig(support="none")))
     seen = []
 
     def answer(prompts, contexts, *, router=None):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from agents.replay import ReplayConfig
 from agents import ExpertConfig, SleepAgent, SleepAgentConfig, TransformersEngine
 from agents.memory import PoolExhausted
 from agents.models import tiny_model, tiny_tokenizer
@@ -29,6 +30,7 @@ def _window(level: int, prompts=(Q1, Q2), memories=("Ann Berg lives in Rome.", "
 
 
 CFG = SleepAgentConfig(steps=2, batch_size=3, replay_per_batch=1, lr=1e-2, min_retention=0.0,
+                       replay=ReplayConfig(sources=("queries",), support="none"),
                        experts=ExpertConfig(d_low=4, pool_size=2, levels=2))
 
 

@@ -31,7 +31,7 @@ facts_per_experience: 3
 queries_per_experience: 3
 fresh_facts: 3
 threads: 1
-sleep: {steps: 2, batch_size: 4, replay_per_batch: 1}
+sleep: {steps: 2, batch_size: 4, replay_per_batch: 1, support: none}
 """
 
 METRIC_KEYS = {
@@ -115,7 +115,7 @@ def test_summary_accepts_the_summary_file_itself(tmp_path, capsys) -> None:
     assert main(["summary", str(path)]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith("agent") and "sleep" in out
-    assert out.splitlines()[2].split()[1:] == ["0.50", "-", "-", "-", "-", "2", "1", "-"]  # keys not in the file show "-", not nan
+    assert out.splitlines()[2].split()[1:] == ["0.50", "-", "-", "-", "-", "-", "-", "2", "1", "-"]  # keys not in the file show "-", not nan
     assert main(["summary", str(tmp_path)]) == 0  # the run directory still works
     assert capsys.readouterr().out == out
 
@@ -143,7 +143,7 @@ def test_summary_prints_odd_values_instead_of_failing(tmp_path, capsys) -> None:
     path.write_text(json.dumps({"agents": agents}))
     assert main(["summary", str(path)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[2].split()[1:] == ["0.50", "-", "-", "-", "-", "2", "-", "-", "0.50"]
+    assert lines[2].split()[1:] == ["0.50", "-", "-", "-", "-", "-", "-", "2", "-", "-", "0.50"]
     assert lines[-1] == ("seal: Dreaming in - sleeps, reward rate per ReST-EM round - (expected reward 0.50), "
                          "applies kept -, seconds consolidation / Dreaming - / 12")
 
@@ -156,7 +156,7 @@ def test_summary_reads_acc_and_flags_values_that_are_not_numbers(tmp_path, capsy
     assert main(["summary", str(path)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[2].split()[:2] == ["old", "0.25"]
-    assert lines[3].split()[:3] == ["odd", "lots", "True"]
+    assert lines[3].split()[:5] == ["odd", "lots", "-", "-", "True"]
     assert lines[4] == "note: not a number (shown as written; was the summary edited?): agents.odd.acc = 'lots', agents.odd.bwt = True"
 
 
@@ -165,7 +165,7 @@ def test_summary_prints_a_whole_float_count_as_a_count(tmp_path, capsys) -> None
     path.write_text('{"agents": {"a": {"acc": 0.5, "sleeps": 3.0}, "b": {"acc": 0.5, "sleeps": 2.5}}}')
     assert main(["summary", str(path)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[2].split()[6] == "3" and lines[3].split()[6] == "2.50"
+    assert lines[2].split()[8] == "3" and lines[3].split()[8] == "2.50"
 
 
 def test_summary_without_agents_says_so(tmp_path, capsys) -> None:

@@ -123,14 +123,14 @@ def test_string_list_element_given_no_is_an_error_naming_the_element() -> None:
     "value, expected", [("no", False), ("NO", False), ("off", False), ("yes", True), ("true", True), ("false", False)]
 )
 def test_bool_field_accepts_yaml_booleans(value: str, expected: bool) -> None:
-    got = load_config(f"sleep: {{recall_prefixes: {value}}}").sleep.recall_prefixes
+    got = load_config(f"sleep: {{expand: {value}}}").sleep.expand
     assert got is expected
 
 
 @pytest.mark.parametrize("value", ["maybe", "1", "0", "'no'", "2"])
 def test_bool_field_refuses_anything_else(value: str) -> None:
-    with pytest.raises(ConfigError, match=r"sleep\.recall_prefixes"):
-        load_config(f"sleep: {{recall_prefixes: {value}}}")
+    with pytest.raises(ConfigError, match=r"sleep\.expand"):
+        load_config(f"sleep: {{expand: {value}}}")
 
 
 def test_model_keeps_leading_zero_names_as_text() -> None:
@@ -203,14 +203,14 @@ def test_one_line_yaml_with_a_slash_is_text_not_a_path() -> None:
 
 
 def test_file_and_text_and_mapping_give_the_same_config(tmp_path: Path) -> None:
-    text = "model: tiny\nseed: 3\nsleep:\n  lr: 1e-3\n  recall_prefixes: no\n"
+    text = "model: tiny\nseed: 3\nsleep:\n  lr: 1e-3\n  expand: no\n  replay: [cloze]\n"
     path = tmp_path / "cfg.yaml"
     path.write_text(text)
     expected = load_config(text)
     assert load_config(path) == expected
     assert load_config(str(path)) == expected
     assert load_config(yaml.safe_load(text)) == expected
-    assert expected.sleep.lr == 0.001 and expected.sleep.recall_prefixes is False
+    assert expected.sleep.lr == 0.001 and expected.sleep.expand is False and expected.sleep.replay == ("cloze",)
 
 
 def test_range_rules_are_checked_at_load_time_with_the_field_name() -> None:
@@ -297,7 +297,7 @@ def test_config_error_is_a_value_error_and_a_sleep_env_error() -> None:
     [
         "",
         "model: tiny\nseed: 017\nexperiences: 1e1\ncontext_chars: 10_000\n"
-        "sleep: {lr: 1e-5, beta: 0, recall_prefixes: no, router: never, on_policy_fraction: 5e-1}\n",
+        "sleep: {lr: 1e-5, beta: 0, replay: [queries], support: none, router: never, on_policy_fraction: 5e-1}\n",
         "agents: [sleep]\nsleep: {lr: 1.0e10, steps: 2, batch_size: 4, replay_per_batch: 1}\n",
     ],
 )
@@ -336,8 +336,9 @@ def test_sleep_settings_defaults_agree_with_the_agent_config():
     from evaluation.config import SleepSettings
 
     s, a = SleepSettings(), SleepAgentConfig()
-    for name in ("steps", "batch_size", "lr", "on_policy_fraction", "beta", "replay_per_batch", "recall_prefixes", "router"):
+    for name in ("steps", "batch_size", "lr", "on_policy_fraction", "beta", "replay_per_batch", "router"):
         assert getattr(s, name) == getattr(a, name), name
+    assert (s.replay, s.cuts_per_unit, s.support) == (a.replay.sources, a.replay.cuts_per_unit, a.replay.support)
     assert (s.d_low, s.pool_size) == (a.experts.d_low, a.experts.pool_size)
 
 

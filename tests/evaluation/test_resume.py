@@ -35,7 +35,7 @@ facts_per_experience: 3
 queries_per_experience: 2
 fresh_facts: 2
 threads: 1
-sleep: {steps: 3, batch_size: 4, replay_per_batch: 1}
+sleep: {steps: 3, batch_size: 4, replay_per_batch: 1, support: none}
 """
 
 DRIVER = """\

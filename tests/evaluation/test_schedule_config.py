@@ -121,7 +121,7 @@ def test_run_with_dreaming_and_the_seal_agent(tmp_path: Path, capsys, monkeypatc
     cfg = tmp_path / "d.yaml"
     cfg.write_text(
         "model: tiny\nagents: [sleep, seal]\nexperiences: 2\nfacts_per_experience: 3\nqueries_per_experience: 3\n"
-        "threads: 1\nsleep: {steps: 2, batch_size: 4, replay_per_batch: 1}\n"
+        "threads: 1\nsleep: {steps: 2, batch_size: 4, replay_per_batch: 1, support: none}\n"
         "dreaming: {dreams: 2, top_k: 1, random_extra: 0, rounds: 1, grounding: none}\n"
     )
     assert main(["run", str(cfg), "--out", str(tmp_path / "run"), "--quiet", "--no-tensorboard"]) == 0

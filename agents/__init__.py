@@ -1,6 +1,6 @@
 """Agents: everything that owns a model (engine, memory substrate, losses, sleep, baselines)."""
 
-from agents.baselines import InContextAgent, SDFTSleepAgent, SFTSleepAgent
+from agents.baselines import InContextAgent, ReplaySFTAgent, SDFTSleepAgent, SFTSleepAgent
 from agents.dreaming import Dreaming, DreamingConfig
 from agents.engine import Rollout, RolloutEngine, SamplingParams, TransformersEngine
 from agents.memory.experts import ExpertConfig, ExpertMemory
@@ -13,6 +13,7 @@ from agents.sleep_agent import SleepAgent, SleepAgentConfig
 __all__ = [
     "InContextAgent",
     "SFTSleepAgent",
+    "ReplaySFTAgent",
     "SDFTSleepAgent",
     "SEALAgent",
     "Dreaming",

@@ -4,13 +4,15 @@
 * ``SFTSleepAgent``: consolidates by plain supervised fine-tuning on the context (the memory lines
   and the day's questions with their feedback answers), cross-entropy, into one low-rank expert that
   every sleep keeps training (no expansion, no replay, no teacher).
+* ``ReplaySFTAgent``: plain fine-tuning on the replay a ``SleepAgent`` writes from the memory, into one
+  ever-trained expert (the same data; no distillation, no expansion, no replay of older days).
 * ``SDFTSleepAgent``: context distillation with TRL's ``trl.experimental.sdft.SDFTTrainer`` (Shenfeld
   et al. 2026, the peer implementation): the teacher (the pre-sleep base model) sees the relevant
   memory lines, the student does not; on-policy student samples, top-k logit distillation. It
   trains a new expert per sleep on the same substrate and router as ``SleepAgent`` (so the
   comparison isolates the training objective; the paper's "OPSD + Expansion" row).
 
-All three answer through ``SleepAgent``'s lexical router where they have experts, so in-context
+All of them but ``InContextAgent`` answer through ``SleepAgent``'s lexical router where they have experts, so in-context
 reading is measured on equal terms.
 """
 
@@ -29,7 +31,7 @@ from agents.sleep_agent import RECALL_INSTRUCTION, SleepAgent
 from sleep_env.errors import DependencyNotInstalled
 from sleep_env.types import SleepReport, SleepWindow
 
-__all__ = ["InContextAgent", "SFTSleepAgent", "SDFTSleepAgent", "ANSWER_PARAMS"]
+__all__ = ["InContextAgent", "SFTSleepAgent", "ReplaySFTAgent", "SDFTSleepAgent", "ANSWER_PARAMS"]
 
 
 class InContextAgent:
@@ -87,8 +89,9 @@ class InContextAgent:
 class SFTSleepAgent(SleepAgent):
     """Consolidates by plain fine-tuning on the context: cross-entropy into one ever-trained expert.
 
-    Training rows per sleep: every memory line as the answer to a "Recall what you know." prompt,
-    and every question of the day with its feedback answer (when the env gives feedback). The
+    Training rows per sleep (:meth:`rows`): every memory line as the answer to a "Recall what you
+    know." prompt (continued pre-training on the memory text itself: the paper's "fine-tuned model"
+    row), and every question of the day with its feedback answer (when the env gives feedback). The
     first sleep unmasks one level-1 expert; later sleeps keep training it (no expansion), without
     replay of older memories. Optimiser, steps, batch size, lr and router: ``SleepAgentConfig``'s.
 
@@ -99,28 +102,33 @@ class SFTSleepAgent(SleepAgent):
 
     name = "sft"
 
-    def sleep(self, window: SleepWindow) -> SleepReport:
-        """Fine-tune the expert on the window's memories and question/answer pairs."""
-        cfg = self.config
-        t0 = time.perf_counter()
+    def rows(self, window: SleepWindow) -> list[tuple[list[int], list[int]]]:
+        """The sleep's training rows as ``(prompt ids, target ids ending in EOS)``."""
         lines = list(dict.fromkeys(ln.strip() for m in window.memories for ln in m.split("\n") if ln.strip()))
         rows = [(self.format.render(f"{RECALL_INSTRUCTION}\nAnswer:"), ln) for ln in lines]
         rows += [(self.format.render(q), a) for q, a in dict.fromkeys(window.queries) if a]
         rows = [(p, t) for p, t in ((p, self._target_ids(" " + t.strip())) for p, t in rows) if t]
+        prompts = self.engine.encode([p for p, _ in rows]) if rows else []
+        return [(ids, t) for ids, (_, t) in zip(prompts, rows)]
+
+    def sleep(self, window: SleepWindow) -> SleepReport:
+        """Fine-tune the one expert on :meth:`rows` (token-mean cross-entropy, nats)."""
+        cfg = self.config
+        t0 = time.perf_counter()
+        rows = self.rows(window)
         if not rows:
             return SleepReport(seconds=time.perf_counter() - t0, steps=0, metrics={"examples": 0.0})
         k = self.memory.slots(1)[0]
         if self.memory.used[1] == 0:
             self.memory.expand(1)
         self.memory.make_trainable(k)
-        prompts = self.engine.encode([p for p, _ in rows])
         opt = torch.optim.Adam(self.memory.trainable_parameters(), lr=cfg.lr)
         losses = []
         self.engine.model.train()
         for _ in range(cfg.steps):
             idx = self.rng.choice(len(rows), min(cfg.batch_size, len(rows)), replace=False)
             with self.memory.routed(True):
-                logits = completion_logits(self.engine.model, [prompts[i] for i in idx], [rows[i][1] for i in idx], self.engine.pad_id)
+                logits = completion_logits(self.engine.model, [rows[i][0] for i in idx], [rows[i][1] for i in idx], self.engine.pad_id)
             nll = torch.cat([torch.nn.functional.cross_entropy(lg, torch.tensor(rows[i][1]), reduction="none")
                              for i, lg in zip(idx, logits)])
             loss = nll.mean()  # token-mean cross-entropy, nats
@@ -134,6 +142,25 @@ class SFTSleepAgent(SleepAgent):
         self.sleeps += 1
         return SleepReport(seconds=time.perf_counter() - t0, steps=cfg.steps,
                            metrics={"loss_first": losses[0], "loss_last": losses[-1], "examples": float(len(rows)), "expert": float(k)})
+
+
+class ReplaySFTAgent(SFTSleepAgent):
+    """Plain fine-tuning on the SleepAgent's own replay: the same rows, no distillation, no expansion.
+
+    Per sleep the teacher writes exactly the replay a :class:`SleepAgent` writes
+    (:meth:`SleepAgent.replay_prompts`, the same support check); the student learns the teacher's
+    answer tokens by cross-entropy (not the teacher's distribution) into one ever-trained expert,
+    without replay of older memories. Against ``SleepAgent`` it isolates what distillation into a
+    fresh expert per sleep (plus self-replay of older days) adds to the data itself.
+    """
+
+    name = "sft-replay"
+
+    def rows(self, window: SleepWindow) -> list[tuple[list[int], list[int]]]:
+        """The teacher's replay rows: ``(student prompt ids, teacher answer ids ending in EOS)``."""
+        prompts = self.replay_prompts(window)
+        exs = self._teacher_rows([r.prompt for r in prompts], [r.context for r in prompts], old=False, check=True)
+        return [(e.student_prompt, e.completion) for e in exs if e is not None]
 
 
 class SDFTSleepAgent(SleepAgent):

@@ -103,7 +103,7 @@ class SeedingConfig:
     group_size: int = 4
     lti_prompts: int = 4
     judge: str = "auto"
-    replay_per_batch: int = 4
+    replay_per_batch: int = 6
     expand: bool = True
     on_pool_full: str = "extend_newest"
     holdout_fraction: float = 0.0

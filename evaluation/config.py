@@ -27,7 +27,7 @@ from sleep_env.stream import ExperienceConfig, StreamConfig
 
 __all__ = ["RunConfig", "SleepSettings", "load_config", "config_to_dict", "config_file_is_empty", "describe_config"]
 
-AGENT_NAMES = ("in-context", "sleep", "sft", "sdft", "seal")
+AGENT_NAMES = ("in-context", "sleep", "sft", "sft-replay", "sdft", "seal")
 MODEL_PRESETS = ("smollm2-135m", "smollm2-135m-instruct", "tiny", "gemma3-270m", "gemma-3-270m")
 """Model names ``agents.models.load_model`` knows (a test keeps the two lists in step)."""
 
@@ -40,7 +40,7 @@ class RunConfig:
         model: ``smollm2-135m`` (default, real pretrained model), ``gemma3-270m``, ``tiny`` (tests) or a
             local HF model dir.
         agents: Agents to run on the same seeded stream, from ``in-context``, ``sleep``, ``sft``
-            (SFTSleepAgent), ``sdft`` (SDFTSleepAgent, needs trl) and ``seal`` (SEALAgent). A YAML
+            (SFTSleepAgent), ``sft-replay`` (ReplaySFTAgent), ``sdft`` (SDFTSleepAgent, needs trl) and ``seal`` (SEALAgent). A YAML
             list; one name alone (``agents: sleep``) is the one-element list, but several names in
             one string (``agents: sleep, sft``) are refused: write ``agents: [sleep, sft]``.
         seed: Stream seed (every agent sees the identical stream).

@@ -78,7 +78,8 @@ def build_env_config(cfg: RunConfig) -> EnvConfig:
 def _make_agent(name: str, cfg: RunConfig):
     import torch
 
-    from agents import InContextAgent, SDFTSleepAgent, SFTSleepAgent, SleepAgent, SleepAgentConfig, TransformersEngine, load_model
+    from agents import (InContextAgent, ReplaySFTAgent, SDFTSleepAgent, SFTSleepAgent, SleepAgent, SleepAgentConfig,
+                        TransformersEngine, load_model)
     from agents.memory.experts import ExpertConfig
     from agents.replay import ReplayConfig
 
@@ -108,7 +109,7 @@ def _make_agent(name: str, cfg: RunConfig):
         return SEALAgent(engine, dreaming, seed=cfg.seed)
     if name == "sleep":
         return SleepAgent(engine, acfg, dreaming=dreaming)
-    return {"sft": SFTSleepAgent, "sdft": SDFTSleepAgent}[name](engine, acfg)
+    return {"sft": SFTSleepAgent, "sft-replay": ReplaySFTAgent, "sdft": SDFTSleepAgent}[name](engine, acfg)
 
 
 def _logger(quiet: bool) -> Callable[[str], None]:
@@ -229,7 +230,7 @@ def _run_agent(name: str, cfg: RunConfig, adir: Path, ckpt: dict | None, *, quie
     bar = tqdm(total=n_items, desc=f"[{name}] seed {cfg.seed}", unit="item", disable=quiet, file=sys.stderr,
                leave=False, dynamic_ncols=True)
     inner = _make_agent(name, cfg)
-    agent = _Measured(inner, cfg, log, routed=name in ("sleep", "sft", "sdft"), bar=bar, env=env)
+    agent = _Measured(inner, cfg, log, routed=name in ("sleep", "sft", "sft-replay", "sdft"), bar=bar, env=env)
     stateful = isinstance(inner, StatefulAgent)
     probes: list[dict[str, Any]] = []
     prior_seconds = 0.0

@@ -43,7 +43,7 @@ class SleepSettings:
     lr: float = 1.5e-2
     on_policy_fraction: float = 0.0
     beta: float = 0.0
-    replay_per_batch: int = 4
+    replay_per_batch: int = 6
     replay: tuple[str, ...] = ("cloze", "queries")
     cuts_per_unit: int = 4
     support: str = "lexical"

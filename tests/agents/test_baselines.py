@@ -1,12 +1,12 @@
-"""SFTSleepAgent and SDFTSleepAgent on the random tiny model: what each sleep trains (mechanics only)."""
+"""SFTSleepAgent, ReplaySFTAgent and SDFTSleepAgent on the random tiny model: what each sleep trains (mechanics only)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from agents import ExpertConfig, ReplaySFTAgent, SDFTSleepAgent, SFTSleepAgent, SleepAgent, SleepAgentConfig, TransformersEngine
 from agents.replay import ReplayConfig
-from agents import ExpertConfig, SDFTSleepAgent, SFTSleepAgent, SleepAgentConfig, TransformersEngine
 from agents.models import tiny_model, tiny_tokenizer
 from sleep_env import SleepWindow
 
@@ -16,7 +16,6 @@ WINDOW = SleepWindow(level=1, memories=("Ann Berg lives in Rome.", "Bob Stone wo
                      queries=((Q1, "Rome"), (Q2, "chef")), step_budget=3, model_version=0, experience=0)
 CFG = SleepAgentConfig(steps=3, batch_size=2, replay_per_batch=1, experts=ExpertConfig(d_low=4, pool_size=3),
                        replay=ReplayConfig(support="none"))
-
 
 
 def _base(model) -> dict[str, torch.Tensor]:
@@ -35,6 +34,21 @@ def test_sft_agent_trains_one_expert_forever_without_expansion() -> None:
     assert not torch.equal(agent.memory.blocks[0].B[0], b1)  # the same expert keeps training
     assert all(torch.equal(v, agent.engine.model.state_dict()[k]) for k, v in base.items())
     assert agent.engine.model_version == 2 and agent.sleeps == 2
+
+
+def test_replay_sft_agent_trains_on_the_sleep_agents_replay_rows_with_cross_entropy() -> None:
+    agent = ReplaySFTAgent(TransformersEngine(tiny_model(), tiny_tokenizer()), CFG)
+    rows = agent.rows(WINDOW)
+    # the same prompts a SleepAgent writes: 2 questions + 3 + 4 cloze prefixes, each a teacher answer + EOS
+    twin = SleepAgent(TransformersEngine(tiny_model(), tiny_tokenizer()), CFG)
+    want = twin.engine.encode([twin.format.render(r.prompt) for r in twin.replay_prompts(WINDOW)])
+    assert [p for p, _ in rows] == want and all(t[-1] == agent.engine.eos_id for _, t in rows)
+    base = _base(agent.engine.model)
+    r = agent.sleep(WINDOW)
+    assert r.steps == 3 and r.metrics["examples"] == 9.0 and agent.memory.active_experts(1) == 1
+    agent.sleep(WINDOW)
+    assert agent.memory.active_experts(1) == 1  # no expansion
+    assert all(torch.equal(v, agent.engine.model.state_dict()[k]) for k, v in base.items())
 
 
 def test_sdft_agent_uses_trl_trainer_with_a_context_reading_teacher() -> None:

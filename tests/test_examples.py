@@ -97,3 +97,16 @@ def test_reseed_branches_a_kept_checkpoint(tmp_path) -> None:
     proc = _run_example("reseed.py", str(tmp_path / "run"), "--sleep", "2", "--seeds", "keep", "--out", str(tmp_path / "b"), "--force")
     assert proc.returncode == 2 and "is corrupt" in proc.stderr and "another kept sleep ([1, 3])" in proc.stderr, proc.stderr[-800:]
     assert (tmp_path / "b" / "sleep-keep" / "summary.json").is_file()  # checked before --force removes anything
+
+
+def test_inspect_replay_tiny() -> None:
+    import json
+
+    proc = _run_example("inspect_replay.py", "--tiny")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    # 3 questions + the cloze prefixes of 4 facts (5- or 6-word lines: 3 or 4 cuts each) and of the
+    # feedback answers that word a fact differently ("works as pilot")
+    assert summary["sources"]["queries"] == 3 and summary["sources"]["cloze"] >= 12
+    assert summary["rows"] == len(proc.stdout.strip().splitlines()) - 1
+    assert summary["dropped"] == summary["rows"]  # the random model's answers are never in the memory

@@ -240,6 +240,13 @@ def _cmd_summary(args: argparse.Namespace) -> int:
         raise SleepEnvError(f"{path} is not JSON ({exc}); pass a summary.json written by `sleep-env run`") from None
     check_summary(summary, path)
     print_summary(summary)
+    from evaluation.rundir import pending_agents
+
+    missing = pending_agents(summary, path.parent)
+    if missing:
+        print(f"INCOMPLETE: agent(s) {', '.join(missing)} of this run have not finished; the table shows only the "
+              f"finished ones. Continue the run with `sleep-env run --resume {path.parent}`")
+        return 1
     return 0
 
 

@@ -147,8 +147,8 @@ def load_compare_config(source: str | Path | Mapping[str, Any]) -> CompareConfig
     if raw_seeds is None:
         seeds = (base.seed,)
     else:
-        if not isinstance(raw_seeds, list) or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in raw_seeds):
-            raise ConfigError(f"seeds must be a list of integers >= 0, got {raw_seeds!r}; e.g. seeds: [0, 1, 2]")
+        if not isinstance(raw_seeds, list) or any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2**32 for s in raw_seeds):
+            raise ConfigError(f"seeds must be a list of integers in [0, 2**32), got {raw_seeds!r}; e.g. seeds: [0, 1, 2]")
         seeds = tuple(raw_seeds)
     return CompareConfig(base=base, schedules=tuple(specs), labels=tuple(labels), seeds=seeds)
 

@@ -23,10 +23,12 @@ from evaluation.config_values import _FLOAT, _INT, _coerce, _did_you_mean  # noq
 from evaluation.sleep_settings import SleepSettings
 from evaluation.yaml_io import _YAML11_NUMBER, _construct_number, _Loader, read_config_text, yaml_problem  # noqa: F401
 from sleep_env.errors import ConfigError
-from sleep_env.stream import ExperienceConfig, StreamConfig
+from sleep_env.stream import MAX_STREAM_ITEMS, ExperienceConfig, StreamConfig
 
 __all__ = ["RunConfig", "SleepSettings", "load_config", "config_to_dict", "config_file_is_empty", "describe_config"]
 
+#: Seeds are < 2**32: ``torch.manual_seed`` and numpy's legacy seeding refuse larger ones.
+SEED_LIMIT = 2**32
 AGENT_NAMES = ("in-context", "sleep", "sft", "sft-replay", "sdft", "seal")
 MODEL_PRESETS = ("smollm2-135m", "smollm2-135m-instruct", "tiny", "gemma3-270m", "gemma-3-270m")
 """Model names ``agents.models.load_model`` knows (a test keeps the two lists in step)."""
@@ -93,12 +95,20 @@ class RunConfig:
     keep_checkpoints: bool = False
 
     def __post_init__(self) -> None:
+        if not 0 <= self.seed < SEED_LIMIT:
+            raise ConfigError(f"seed must be an integer in [0, 2**32), got {self.seed}; torch and numpy seed their "
+                              "generators with it: write e.g. seed: 0")
         for name in ("experiences", "facts_per_experience", "context_chars", "fresh_facts"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}; write e.g. {name}: {getattr(RunConfig, name)}")
         for name in ("queries_per_experience", "sleep_period", "threads"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}; write e.g. {name}: 0")
+        items = self.experiences * (self.facts_per_experience + self.queries_per_experience)
+        if self.stream is None and items > MAX_STREAM_ITEMS:
+            raise ConfigError(f"the stream would hold {items} items (experiences {self.experiences} x (facts_per_experience "
+                              f"{self.facts_per_experience} + queries_per_experience {self.queries_per_experience})), more "
+                              f"than {MAX_STREAM_ITEMS}; lower them, e.g. experiences: 3, facts_per_experience: 12")
         if not isinstance(self.keep_checkpoints, bool):
             raise ConfigError(f"keep_checkpoints must be true or false, got {self.keep_checkpoints!r}; write keep_checkpoints: true")
         if self.probe_stem not in ("canonical", "reworded"):

@@ -203,6 +203,8 @@ def _finished(out: Path, name: str, summary: dict | None) -> bool:
 def _run_all(cfg: RunConfig, out: Path, *, quiet: bool, tensorboard: bool, summary: dict | None,
              ckpts: dict[str, dict] | None = None) -> dict[str, Any]:
     summary = summary or {"agents": {}, "seed": cfg.seed, "model": cfg.model}
+    # completeness is recorded: a run killed between agents leaves "pending" non-empty
+    summary["pending"] = [n for n in cfg.agents if not _finished(out, n, summary)]
     for name in cfg.agents:
         adir = out / name
         if _finished(out, name, summary):
@@ -211,6 +213,7 @@ def _run_all(cfg: RunConfig, out: Path, *, quiet: bool, tensorboard: bool, summa
         if ckpt is None and adir.exists():
             shutil.rmtree(adir)  # killed before its first wake-up: start its lifetime again
         summary["agents"][name] = _run_agent(name, cfg, adir, ckpt, quiet=quiet, tensorboard=tensorboard)
+        summary["pending"] = [n for n in summary["pending"] if n != name]
         atomic_write_text(out / "summary.json", json.dumps(json_safe(summary), indent=2))
     return summary
 

@@ -61,6 +61,12 @@ def _run_report(d: Path) -> list[str]:
              "| agent | " + " | ".join(_RUN_COLS) + " |", "|---" * (len(_RUN_COLS) + 1) + "|"]
     for name, e in agents.items():
         lines.append(f"| {name} | " + " | ".join(_fmt(e.get(c)) for c in _RUN_COLS) + " |")
+    from evaluation.rundir import pending_agents
+
+    missing = pending_agents(summary, d)
+    if missing:
+        lines[2:2] = [f"**INCOMPLETE**: agent(s) {', '.join(missing)} have not finished; this report shows only the "
+                      f"finished ones. Continue with `sleep-env run --resume {d}`.", ""]
     lines += ["", "ACC, BWT, FWT (Lopez-Paz & Ranzato 2017; BWT < 0 = forgetting), forgetting (Chaudhry et al. "
               "2018), LCA (Chaudhry et al. 2019) and availability; `nan` = undefined (e.g. BWT with one experience).", ""]
     for name in agents:

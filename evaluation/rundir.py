@@ -7,6 +7,7 @@ the new one, never half of one. JSON is strict (:func:`json_safe`: nan and inf -
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -18,7 +19,7 @@ import numpy as np
 
 from sleep_env.errors import SleepEnvError
 
-__all__ = ["atomic_write_text", "atomic_save_npy", "claim_output_dir", "json_safe"]
+__all__ = ["atomic_write_text", "atomic_save_npy", "claim_output_dir", "json_safe", "pending_agents"]
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -98,3 +99,19 @@ def json_safe(x: Any) -> Any:
     if isinstance(x, (list, tuple)):
         return [json_safe(v) for v in x]
     return x
+
+
+def pending_agents(summary: dict, run_dir: Path) -> list[str]:
+    """The agents of a run that have no summary entry yet (an interrupted run), in config order.
+
+    Read from ``summary["pending"]`` (written by ``sleep-env run``) and, when the run directory's
+    ``config.json`` is readable, from the agents it lists.
+    """
+    pending = [str(a) for a in summary.get("pending", []) if isinstance(summary.get("pending"), list)]
+    try:
+        agents = json.loads((run_dir / "config.json").read_text()).get("agents", [])
+    except (OSError, ValueError, AttributeError):
+        agents = []
+    done = summary.get("agents", {})
+    pending += [str(a) for a in agents if isinstance(a, str) and a not in done and a not in pending]
+    return pending

@@ -21,9 +21,10 @@ class EnvConfig:
     """
 
     stream: StreamConfig = field(default_factory=StreamConfig)
-    """The stream of experiences (default: three experiences of 12 facts and 12 queries)."""
-    schedule: Schedule = field(default_factory=lambda: FixedInterval(period=24))
-    """When sleep is allowed and due (see ``sleep_env.schedules``)."""
+    """The stream of experiences (default: three experiences of 12 facts, 3 of them asked by day)."""
+    schedule: Schedule = field(default_factory=lambda: FixedInterval(period=15))
+    """When sleep is allowed and due (see ``sleep_env.schedules``); the default sleeps at the end of
+    every experience of the default stream (12 study items + 3 queries)."""
     context_chars: int = 2000
     """Short-term memory capacity in characters (>= 1), newlines between items included."""
     max_steps: int | None = None

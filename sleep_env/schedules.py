@@ -65,6 +65,26 @@ class SleepDecision:
     level: int
     """Which consolidation a sleep now performs (0 = none, 1 = context into level 1)."""
 
+    def __post_init__(self) -> None:
+        """Validate the decision.
+
+        Raises:
+            ValueError: If a flag is not a bool, ``level`` is not an integer >= 0, a sleep is due but
+                not allowed (the memory would be overwritten with no chance to consolidate it), or a
+                sleep is allowed at level 0 (a sleep that consolidates nothing).
+        """
+        if not isinstance(self.may_sleep, bool) or not isinstance(self.due, bool):
+            raise fail("SleepDecision.may_sleep and .due", "bools", (self.may_sleep, self.due),
+                       "return e.g. SleepDecision(may_sleep=True, due=False, level=1)")
+        if isinstance(self.level, bool) or not isinstance(self.level, numbers.Integral) or self.level < 0:
+            raise fail("SleepDecision.level", "an integer >= 0", self.level, "return 0 (no sleep) or 1..n_levels")
+        if self.due and not self.may_sleep:
+            raise fail("SleepDecision.may_sleep", "True when due is True (a due sleep must be allowed)",
+                       self.may_sleep, "return SleepDecision(may_sleep=True, due=True, level=1)")
+        if self.may_sleep and self.level < 1:
+            raise fail("SleepDecision.level", ">= 1 when may_sleep is True (a sleep consolidates a level)",
+                       self.level, "return level=1 for a sleep of the context")
+
 
 _NO = SleepDecision(may_sleep=False, due=False, level=0)
 _SLEEP = SleepDecision(may_sleep=True, due=True, level=1)

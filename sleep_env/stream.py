@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # tasks is imported lazily so that building configs never loa
 
 __all__ = [
     "ExperienceConfig", "StreamConfig", "StreamItem", "Stream", "DEFAULT_CHARSET", "stream_charset",
-    "probe_leakage",
+    "probe_leakage", "MAX_STREAM_ITEMS",
 ]  # fmt: skip
 
 DEFAULT_CHARSET: frozenset[str] = frozenset(chr(c) for c in range(32, 127)) | {"\n"}
@@ -42,6 +42,9 @@ DEFAULT_CHARSET: frozenset[str] = frozenset(chr(c) for c in range(32, 127)) | {"
 
 MAX_PROMPT_CHARS = 4096
 """Longest prompt (and response) the Text spaces declare, in characters."""
+
+MAX_STREAM_ITEMS = 100_000
+"""Most study + query items a stream may hold (every item and probe is built when the env is made)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,12 +83,17 @@ class ExperienceConfig:
             self, "n_study", as_int("n_study", self.n_study, low=1, fix="pass e.g. 12")
         )
         object.__setattr__(
-            self, "n_query", as_int("n_query", self.n_query, low=0, fix="pass e.g. 12")
+            self, "n_query", as_int("n_query", self.n_query, low=0, fix="pass e.g. 3")
         )
+        if self.n_study + self.n_query > MAX_STREAM_ITEMS:
+            raise fail(
+                "n_study + n_query", f"<= {MAX_STREAM_ITEMS} (MAX_STREAM_ITEMS)",
+                self.n_study + self.n_query, "lower them, e.g. n_study=12, n_query=3",
+            )  # fmt: skip
 
 
 def _default_experiences() -> tuple[ExperienceConfig, ...]:
-    return tuple(ExperienceConfig(task="facts", n_study=12, n_query=12) for _ in range(3))
+    return tuple(ExperienceConfig(task="facts", n_study=12, n_query=3) for _ in range(3))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,6 +130,12 @@ class StreamConfig:
                 "pass e.g. (ExperienceConfig(task='facts', n_study=12, n_query=12),)",
             )  # fmt: skip
         object.__setattr__(self, "experiences", exps)
+        total = sum(e.n_study + e.n_query for e in exps)
+        if total > MAX_STREAM_ITEMS:
+            raise fail(
+                "the stream's items (sum of n_study + n_query)", f"<= {MAX_STREAM_ITEMS} (MAX_STREAM_ITEMS)",
+                total, "use fewer or smaller experiences",
+            )  # fmt: skip
         n_probe = as_opt_int(
             "n_probe", self.n_probe, low=1, fix="pass None to probe every studied item"
         )

@@ -8,9 +8,11 @@ probe rows stay with :class:`~sleep_env.core.SleepEnv`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sleep_env.config import EnvConfig
 from sleep_env.episode import Episode, add_counts
+from sleep_env.errors import SleepEnvError
 from sleep_env.memory import admit, joined_chars
 from sleep_env.schedules import ScheduleClock, SleepDecision
 from sleep_env.stream import StreamItem, score_response
@@ -68,14 +70,33 @@ def decide(ep: Episode, config: EnvConfig) -> SleepDecision:
     after = ep.memory
     if enters_memory(item, config.feedback):
         after, _ = admit(after, item.memory_entry, config.context_chars)
-    decision = config.schedule.decide(ScheduleClock(
+    clock = ScheduleClock(
         items_seen=ep.pos + 1, items_since_sleep=ep.since_sleep + 1,
         memory_load=joined_chars(after) / config.context_chars,
         experience_ended=item.last_of_experience, stream_ended=ep.pos == len(items) - 1,
         sleeps=ep.totals["sleeps"],
-    ))  # fmt: skip
+    )  # fmt: skip
+    decision = config.schedule.decide(clock)
+    _check_decision(config.schedule, clock, decision)
     ep.decided = (key, ep.memory, decision)
     return decision
+
+
+def _check_decision(schedule: Any, clock: ScheduleClock, decision: Any) -> None:
+    """Refuse a decision the observation cannot show or the protocol cannot honour, naming the schedule."""
+    name = type(schedule).__name__
+    if not isinstance(decision, SleepDecision):
+        raise SleepEnvError(
+            f"schedule {name}.decide() must return a SleepDecision, got {type(decision).__name__} "
+            f"{decision!r:.80} for {clock}; return e.g. SleepDecision(may_sleep=False, due=False, level=0)"
+        )
+    top = schedule.n_levels
+    if decision.level > top or (not decision.may_sleep and decision.level != 0):
+        raise SleepEnvError(
+            f"schedule {name}.decide() returned level={decision.level} with may_sleep={decision.may_sleep} for "
+            f"{clock}; the level must be 0 when no sleep is allowed and 1..n_levels={top} when one is "
+            "(raise n_levels in the schedule if it has more levels)"
+        )
 
 
 def take_step(ep: Episode, config: EnvConfig, response: str, wants_sleep: bool) -> StepOutcome:

@@ -401,3 +401,26 @@ def test_summary_errors_say_what_the_path_is(tmp_path, capsys) -> None:
         assert main(["summary", str(path)]) == 2
         sep = "/" if path.name == "odd" else " "
         assert f"{path}{sep}{want}; pass a run directory written by `sleep-env run`" in capsys.readouterr().err
+
+
+def test_an_interrupted_run_is_marked_incomplete_by_summary_and_report(tiny_run, tmp_path, capsys) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run["out"], run)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["pending"] == [] and set(summary["agents"]) == {"in-context", "sleep"}
+    assert main(["summary", str(run)]) == 0 and "INCOMPLETE" not in capsys.readouterr().out
+    # as a run killed while its second agent ran leaves it: the first agent's entry, the second pending
+    del summary["agents"]["sleep"]
+    summary["pending"] = ["sleep"]
+    (run / "summary.json").write_text(json.dumps(summary))
+    assert main(["summary", str(run)]) == 1
+    out = capsys.readouterr().out
+    assert "INCOMPLETE: agent(s) sleep" in out and f"sleep-env run --resume {run}" in out
+    assert main(["report", str(run)]) == 0
+    assert "**INCOMPLETE**: agent(s) sleep" in (run / "report.md").read_text()
+    # a summary without the pending key (hand-edited): the config's agent list tells
+    del summary["pending"]
+    (run / "summary.json").write_text(json.dumps(summary))
+    assert main(["summary", str(run / "summary.json")]) == 1

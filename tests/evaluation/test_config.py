@@ -400,3 +400,43 @@ def test_keep_checkpoints_is_a_bool() -> None:
         RunConfig(model="tiny", keep_checkpoints="no")  # the Python API checks it too (YAML reads no as False)
     with pytest.raises(ConfigError, match=r"keep_checkpoints"):
         load_config("keep_checkpoints: 3\n")
+
+
+# -- bounds shared by `check` and `run` ------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text",
+    ["model: tiny\nexperiences: 1000000000\n", "model: tiny\nfacts_per_experience: 100000\n",
+     "model: tiny\nqueries_per_experience: 99999\nfacts_per_experience: 2\n"],
+)
+def test_a_stream_too_large_to_build_is_refused_at_load_time(text: str) -> None:
+    import time
+
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError, match=r"the stream would hold \d+ items.*more than 100000"):
+        load_config(text)
+    assert time.perf_counter() - t0 < 5  # refused before anything is built
+
+
+@pytest.mark.parametrize("seed", ["99999999999999999999999999", "4294967296", "-1"])
+def test_a_seed_that_torch_cannot_take_is_refused_by_the_config(seed: str) -> None:
+    with pytest.raises(ConfigError, match=r"seed must be an integer in \[0, 2\*\*32\)"):
+        load_config(f"model: tiny\nseed: {seed}\n")
+    assert load_config("model: tiny\nseed: 4294967295\n").seed == 2**32 - 1
+
+
+def test_compare_seeds_share_the_run_seed_bound() -> None:
+    from evaluation.compare import load_compare_config
+
+    with pytest.raises(ConfigError, match=r"seeds must be a list of integers in \[0, 2\*\*32\)"):
+        load_compare_config({"model": "tiny", "seeds": [0, 2**32], "schedules": ["never"]})
+
+
+def test_stream_configs_refuse_more_items_than_the_limit() -> None:
+    from sleep_env import ExperienceConfig, StreamConfig
+    from sleep_env.stream import MAX_STREAM_ITEMS
+
+    with pytest.raises(ValueError, match="n_study \\+ n_query must be <= 100000"):
+        ExperienceConfig(task="facts", n_study=MAX_STREAM_ITEMS, n_query=1)
+    exp = ExperienceConfig(task="facts", n_study=50_000, n_query=1)
+    with pytest.raises(ValueError, match="sum of n_study \\+ n_query"):
+        StreamConfig(experiences=(exp, exp))

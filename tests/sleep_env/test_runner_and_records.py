@@ -125,3 +125,20 @@ def test_over_long_agent_output_is_cut_scored_and_warned_once() -> None:
     assert record.terminated and len(record.steps) == len(oracle.steps)
     assert np.diag(record.accuracy_matrix).tolist() == [0.0, 0.0, 0.0]
     assert [r.reward for r in record.steps if r.kind == "query"] == [0.0] * 6
+
+
+def test_an_agent_missing_a_protocol_method_is_named_before_the_lifetime_starts() -> None:
+    from sleep_env import SleepEnv
+    from sleep_env.errors import SleepEnvError
+
+    class NoSleep:
+        def act(self, obs):
+            return {"response": "", "sleep": 1}
+
+        def answer(self, prompts, contexts):
+            return [""] * len(prompts)
+
+    env = SleepEnv()
+    with pytest.raises(SleepEnvError, match=r"agent NoSleep lacks sleep\(\) of the Agent protocol"):
+        run_lifetime(env, NoSleep(), seed=0)
+    assert env.records() == []  # refused before reset: nothing ran

@@ -96,3 +96,12 @@ def test_same_seeds_give_the_same_vector_rollout() -> None:
             envs.close()
 
     assert rollout("sync") == rollout("async")
+
+
+def test_async_vector_env_with_shared_memory_is_refused_with_the_fix() -> None:
+    from sleep_env.errors import SleepEnvError
+
+    config = kv_config(**SMALL)
+    fns = [lambda: gym.make(sleep_env.ENV_ID, config=config) for _ in range(2)]
+    with pytest.raises(SleepEnvError, match=r"shared_memory=False"):
+        gym.vector.AsyncVectorEnv(fns)  # gymnasium's default: shared memory on

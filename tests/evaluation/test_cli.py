@@ -424,3 +424,21 @@ def test_an_interrupted_run_is_marked_incomplete_by_summary_and_report(tiny_run,
     del summary["pending"]
     (run / "summary.json").write_text(json.dumps(summary))
     assert main(["summary", str(run / "summary.json")]) == 1
+
+
+def test_protocol_table_tabulates_run_directories_over_seeds(tiny_run) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("protocol_table", ROOT / "examples" / "protocol_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    text = mod.table([tiny_run["out"], tiny_run["out"]])
+    lines = text.splitlines()
+    assert lines[0].startswith("| agent | runs | acc | acc_queried | acc_unqueried | bwt |")
+    rows = {ln.split("|")[1].strip(): ln for ln in lines[2:4]}
+    assert set(rows) == {"`in-context`", "`sleep`"} and all("| 2 |" in r for r in rows.values())
+    summary = json.loads((tiny_run["out"] / "summary.json").read_text())
+    acc = summary["agents"]["sleep"]["acc"]
+    assert f"| {acc:.2f} [{acc:.2f}, {acc:.2f}] |" in rows["`sleep`"]  # the same run twice: min = max = mean
+    with pytest.raises(SystemExit, match="no readable summary.json"):
+        mod.table([ROOT / "docs"])

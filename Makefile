@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/engine_throughput.py --model smollm2-135m
 	$(PY) benchmarks/consolidation.py --model tiny
 	$(PY) benchmarks/consolidation.py --model smollm2-135m --steps 8
+	$(PY) benchmarks/sleep_replay.py --model smollm2-135m
 
 clean:
 	rm -rf $(VENV) runs

@@ -18,9 +18,9 @@ reading is measured on equal terms.
 
 from __future__ import annotations
 
-import time
-
+import dataclasses
 import tempfile
+import time
 
 import torch
 
@@ -159,8 +159,16 @@ class ReplaySFTAgent(SFTSleepAgent):
     def rows(self, window: SleepWindow) -> list[tuple[list[int], list[int]]]:
         """The teacher's replay rows: ``(student prompt ids, teacher answer ids ending in EOS)``."""
         prompts = self.replay_prompts(window)
-        exs = self._teacher_rows([r.prompt for r in prompts], [r.context for r in prompts], old=False, check=True)
-        return [(e.student_prompt, e.completion) for e in exs if e is not None]
+        exs = self._teacher_rows([r.prompt for r in prompts], [r.context for r in prompts], old=False, check=True,
+                                 logits=False)  # cross-entropy on the answer ids: no teacher logits needed
+        kept = [(e.student_prompt, e.completion) for e in exs if e is not None]
+        self._replay_counts = {"replay_rows": float(len(prompts)), "replay_dropped": float(len(prompts) - len(kept))}
+        return kept
+
+    def sleep(self, window: SleepWindow) -> SleepReport:
+        """Fine-tune the one expert on the replay rows; the report adds ``replay_rows`` / ``replay_dropped``."""
+        report = super().sleep(window)
+        return dataclasses.replace(report, metrics={**report.metrics, **self._replay_counts})
 
 
 class SDFTSleepAgent(SleepAgent):

@@ -21,16 +21,20 @@ Templates (``ReplayConfig.sources``):
   memory lines the agent's reader selects. Reason: questions asked by day are part of the day's
   material too; they are one source, never the only one. Budget: one row per distinct question.
 
-At most ``max_rows`` rows per sleep are kept (a seeded subsample, day questions first).
+At most ``max_rows`` rows per sleep: the day's questions first, at most half of them when cloze is
+on too (a seeded subsample beyond that), then a seeded subsample of the cloze prompts.
 
 **Support check.** A generated row is dropped when the memory does not support the teacher's
 answer. ``support="lexical"`` (default): every content word of the answer (:func:`content_words`)
-must occur in the unit the teacher read; ``"none"`` keeps every non-empty answer. The drop rate is
+must occur in the unit the teacher read; ``"none"`` keeps every non-empty answer. The lexical check
+is a bag of words: it does not see word order, and an answer without content words (``"in"``,
+``"42"``) passes. The drop rate is
 reported by the sleep (``replay_dropped`` / ``replay_rows`` in the sleep report's metrics).
 """
 
 from __future__ import annotations
 
+import numbers
 import re
 from dataclasses import dataclass
 
@@ -82,9 +86,10 @@ class ReplayConfig:
         object.__setattr__(self, "sources", tuple(dict.fromkeys(sources)))
         for name, low in (("cuts_per_unit", 1), ("min_prefix_words", 1), ("max_unit_words", 4), ("max_rows", 1)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
                 raise ValueError(f"replay {name} must be an int >= {low}, got {value!r}; e.g. {name}="
                                  f"{getattr(ReplayConfig, name)}")
+            object.__setattr__(self, name, int(value))
         if self.support not in _SUPPORT:
             raise ValueError(f"replay support must be one of {_SUPPORT}, got {self.support!r}; e.g. support='lexical'")
 

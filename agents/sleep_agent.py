@@ -30,6 +30,7 @@ always-on adapter destroyed it: 0.53 -> 0.03 in-context exact match, OFFLINE-FAC
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -126,7 +127,7 @@ class SleepAgent:
 
     @property
     def past_prompts(self) -> list[str]:
-        """Every question consolidated so far (all levels, faster levels first)."""
+        """Every replay prompt consolidated so far (questions and cloze prompts; all levels, faster levels first)."""
         return [p for level in self.prompts[1:] for p in level]
 
     @property
@@ -172,16 +173,27 @@ class SleepAgent:
         """The new replay prompts of a sleep, written from ``window`` (see :mod:`agents.replay`).
 
         The day's questions first (each with the memory lines the reader selects for it), then the
-        cloze prompts of the memory units; beyond ``replay.max_rows`` a seeded subsample of the cloze
-        prompts is kept.
+        cloze prompts of the memory units. At most ``replay.max_rows`` prompts: when both sources
+        are on, the questions take at most half of them (a seeded subsample beyond that), so the
+        memory itself is always replayed; the cloze prompts fill the rest (a seeded subsample).
+        Draws from the agent's generator (``self.rng``, part of its checkpoint): calling it
+        changes the draws of later sleeps.
+
+        Args:
+            window: The sleep window (its ``memories`` and ``queries``).
+
+        Returns:
+            The prompts, questions first.
         """
         cfg = self.config.replay
         memory = "\n".join(window.memories)
         rows: list[ReplayPrompt] = []
         if "queries" in cfg.sources:
-            qs = dict.fromkeys(q for q, _ in window.queries)
+            qs = list(dict.fromkeys(q for q, _ in window.queries))
+            cap = cfg.max_rows // 2 if "cloze" in cfg.sources else cfg.max_rows
+            if len(qs) > cap:
+                qs = [qs[i] for i in sorted(self.rng.choice(len(qs), cap, replace=False))]
             rows += [ReplayPrompt(q, self.reader.select(memory, q), "queries") for q in qs]
-        rows = rows[: cfg.max_rows]
         if "cloze" in cfg.sources:
             units = memory_units(window.memories, max_unit_words=cfg.max_unit_words)
             cloze = cloze_prompts(units, self.rng, cuts_per_unit=cfg.cuts_per_unit, min_prefix_words=cfg.min_prefix_words)
@@ -190,6 +202,17 @@ class SleepAgent:
                 cloze = [cloze[i] for i in sorted(self.rng.choice(len(cloze), room, replace=False))]
             rows += cloze
         return rows
+
+    @torch.no_grad()
+    def replay_answers(self, prompts: list[ReplayPrompt]) -> list[str]:
+        """The sleep-time teacher's answers to replay prompts: the base model (experts off), greedy
+        (``self.params``), reading each prompt's own memory text (``ReplayPrompt.context``)."""
+        if not prompts:
+            return []
+        self.engine.model.eval()
+        with self.seeding.routing(None):
+            rolls = self.engine.generate([self.format.render(p.prompt, p.context) for p in prompts], self.params)
+        return [r.text for r in rolls]
 
     def _target_ids(self, text: str) -> list[int]:
         """Replay target: the teacher's answer text (cut at a stop string) + EOS, as ids (EOS teaches stopping)."""
@@ -205,12 +228,20 @@ class SleepAgent:
 
     @torch.no_grad()
     def _teacher_rows(self, prompts: list[str], contexts: list[str] | None, *, old: bool,
-                      check: bool = False) -> list[Example | None]:
+                      check: bool = False, logits: bool = True) -> list[Example | None]:
         """One teacher replay row per prompt, or None where it is dropped.
 
-        ``contexts`` given -> the teacher reads them with experts off; None -> closed-book, all
-        levels. A blank answer is dropped; with ``check`` so is an answer its context does not
-        support (``replay.support``, :func:`agents.replay.supported`).
+        Args:
+            prompts: Task-style prompts (the student sees them closed-book).
+            contexts: One memory text per prompt, read by the teacher with experts off; ``None`` =
+                the teacher is the pre-sleep model closed-book with every level on.
+            old: Mark the rows as replay of older memories (retention check).
+            check: Drop an answer its context does not support (``replay.support``,
+                :func:`agents.replay.supported`); a blank answer is always dropped.
+            logits: Attach the teacher's logits (distillation needs them; cross-entropy does not).
+
+        Returns:
+            One :class:`Example` (teacher answer ids + EOS) or None per prompt, aligned with ``prompts``.
         """
         if not prompts:
             return []
@@ -227,7 +258,8 @@ class SleepAgent:
             keep = not check or self.config.replay.support == "none" or supported(r.text, c)
             target = self._target_ids(r.text) if keep else []
             rows.append(Example(s, t, target, levels, old) if target else None)
-        self.seeding.attach_teacher_logits([e for e in rows if e is not None])
+        if logits:
+            self.seeding.attach_teacher_logits([e for e in rows if e is not None])
         return rows
 
     def _sample(self, prompts: list[str]) -> list[str]:
@@ -301,6 +333,10 @@ class SleepAgent:
         prompts = self.replay_prompts(window)
         rows = self._teacher_rows([r.prompt for r in prompts], [r.context for r in prompts], old=False, check=True)
         new = [e for e in rows if e is not None]
+        if prompts and not new:
+            warnings.warn(f"the sleep consolidates nothing: the teacher's answers to all {len(prompts)} replay prompts were "
+                          "dropped (the memory does not support them, or they were blank); a model that cannot read its "
+                          "context (e.g. the random 'tiny' preset) needs ReplayConfig(support='none')", RuntimeWarning, stacklevel=3)
         old = self._examples(self._sample(self.past_prompts), None, old=True)
         result = self.seeding.consolidate(new, old, level=1, student_levels=self.all_levels)
         result.metrics.update(replay_rows=float(len(prompts)), replay_dropped=float(len(prompts) - len(new)),

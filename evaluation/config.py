@@ -135,6 +135,10 @@ class RunConfig:
             close = difflib.get_close_matches(bad[0], AGENT_NAMES, n=1) if bad else []
             hint = f" (did you mean {close[0]!r} for {bad[0]!r}?)" if close else ""
             raise ConfigError(f"agents must be a non-empty list from {list(AGENT_NAMES)}, got {list(self.agents)}{hint}")
+        if (self.stream is None and self.queries_per_experience == 0 and self.sleep.replay == ("queries",)
+                and {"sleep", "sft-replay", "sdft"} & set(self.agents)):
+            raise ConfigError("sleep.replay is [queries] but queries_per_experience is 0: every sleep would have no replay; "
+                              "write sleep: {replay: [cloze, queries]} (replay from the memory) or ask questions by day")
         if self.dreaming is not None and not {"sleep", "seal"} & set(self.agents):
             raise ConfigError(f"dreaming: configures the sleep and seal agents, but agents is {list(self.agents)}; "
                               "add one, e.g. agents: [sleep], or remove the dreaming: key")
@@ -173,12 +177,22 @@ _DEFAULT_STREAM_KEYS = ("experiences", "facts_per_experience", "queries_per_expe
 _YAML_MAPPING = re.compile(r"^\s*(\{|[^:]+:(\s|$))")  # a one-line YAML mapping, not a file path
 
 
+#: Keys that a config of an older sleep-env may still hold, with what replaced them.
+_REPLACED_KEYS = {
+    "sleep.recall_prefixes": "the replay is written from the memory by default; write sleep: {replay: [cloze, queries]} "
+                             "(cloze = completions of memory lines from their prefixes)",
+    "sleep.recall_whole_lines": "write sleep: {replay: [cloze, queries]} (the replay templates, see docs/consolidation.md)",
+}
+
+
 def _build(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
     if not isinstance(data, Mapping):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping of keys to values, got {data!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
+        if prefix + str(key) in _REPLACED_KEYS:
+            raise ConfigError(f"config key {prefix + str(key)!r} no longer exists: {_REPLACED_KEYS[prefix + str(key)]}")
         if not isinstance(key, str) or key not in fields:
             raise ConfigError(
                 f"unknown config key {prefix + str(key)!r}{_did_you_mean(str(key), fields)}; known keys: "

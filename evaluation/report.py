@@ -68,7 +68,10 @@ def _run_report(d: Path) -> list[str]:
         lines[2:2] = [f"**INCOMPLETE**: agent(s) {', '.join(missing)} have not finished; this report shows only the "
                       f"finished ones. Continue with `sleep-env run --resume {d}`.", ""]
     lines += ["", "ACC, BWT, FWT (Lopez-Paz & Ranzato 2017; BWT < 0 = forgetting), forgetting (Chaudhry et al. "
-              "2018), LCA (Chaudhry et al. 2019) and availability; `nan` = undefined (e.g. BWT with one experience).", ""]
+              "2018), LCA (Chaudhry et al. 2019) and availability; `acc_queried` / `acc_unqueried` = the final "
+              "closed-book accuracy on the studied items that were / were never asked by day (a sleep that learns "
+              "only the day's questions scores near 0 on the second); `nan` = undefined (e.g. BWT with one "
+              "experience).", ""]
     for name in agents:
         lines += [f"## {name}", ""] + _agent_plots(d / name, d / "plots", name, name)
     return lines

@@ -39,8 +39,7 @@ def main() -> None:
     while int(obs["kind"]) != 2:  # wake until the first sleep
         obs, _, _, _, info = env.step(agent.act(obs))
     rows = agent.replay_prompts(info["sleep_window"])
-    # the teacher: the base model (experts off) reading the row's memory text
-    answers = agent.answer([r.prompt for r in rows], [r.context for r in rows], router="never")
+    answers = agent.replay_answers(rows)  # the sleep's teacher: the base model reading each row's memory text
     dropped: Counter[int] = Counter()
     for r, a in zip(rows, answers):
         stem = r.prompt.removeprefix(f"{RECALL_INSTRUCTION}\nAnswer: ") if r.source == "cloze" else r.prompt.split("\n")[-1]

@@ -10,11 +10,14 @@ import gymnasium as gym
 
 import sleep_env
 from agents import SleepAgent, SleepAgentConfig, TransformersEngine, load_model
+from agents.replay import ReplayConfig
 from sleep_env import EnvConfig, ExperienceConfig, FixedInterval, StreamConfig
 
 tiny = "--tiny" in sys.argv
 model, tokenizer = load_model("tiny" if tiny else "smollm2-135m")
-agent = SleepAgent(TransformersEngine(model, tokenizer), SleepAgentConfig(steps=2 if tiny else 24))
+# the random tiny model cannot read: keep its replay rows unchecked (mechanics only)
+cfg = SleepAgentConfig(steps=2, replay=ReplayConfig(support="none")) if tiny else SleepAgentConfig(steps=24)
+agent = SleepAgent(TransformersEngine(model, tokenizer), cfg)
 
 # Two experiences of 6 fictional facts, each followed by 6 questions; a sleep is allowed every 12 steps.
 facts = ExperienceConfig(task="facts", n_study=6, n_query=6)

@@ -157,6 +157,8 @@ class SleepEnv(gym.Env):
             ResetNeeded: Before ``reset()``.
         """
         stream = self._started().stream
+        if not stream.queried:  # a stream built by hand without the split: nothing counts as asked
+            return np.zeros(sum(len(ps) for ps in stream.probes), dtype=bool)
         return np.array([q for qs in stream.queried for q in qs], dtype=bool)
 
     @property

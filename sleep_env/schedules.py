@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from sleep_env._validate import as_int, fail
 from sleep_env.errors import ConfigError
 
@@ -73,11 +75,14 @@ class SleepDecision:
                 not allowed (the memory would be overwritten with no chance to consolidate it), or a
                 sleep is allowed at level 0 (a sleep that consolidates nothing).
         """
-        if not isinstance(self.may_sleep, bool) or not isinstance(self.due, bool):
-            raise fail("SleepDecision.may_sleep and .due", "bools", (self.may_sleep, self.due),
-                       "return e.g. SleepDecision(may_sleep=True, due=False, level=1)")
-        if isinstance(self.level, bool) or not isinstance(self.level, numbers.Integral) or self.level < 0:
+        for name in ("may_sleep", "due"):  # numpy's bool_ (e.g. from a comparison of arrays) is a bool too
+            value = getattr(self, name)
+            if not isinstance(value, (bool, np.bool_)):
+                raise fail(f"SleepDecision.{name}", "a bool", value, "return e.g. SleepDecision(may_sleep=True, due=False, level=1)")
+            object.__setattr__(self, name, bool(value))
+        if isinstance(self.level, (bool, np.bool_)) or not isinstance(self.level, numbers.Integral) or self.level < 0:
             raise fail("SleepDecision.level", "an integer >= 0", self.level, "return 0 (no sleep) or 1..n_levels")
+        object.__setattr__(self, "level", int(self.level))
         if self.due and not self.may_sleep:
             raise fail("SleepDecision.may_sleep", "True when due is True (a due sleep must be allowed)",
                        self.may_sleep, "return SleepDecision(may_sleep=True, due=True, level=1)")

@@ -362,7 +362,10 @@ def probe_leakage(stream: Stream) -> float:
 
     A probe leaks when its normalised prompt equals the normalised text of any study item or query
     shown in the stream (any experience). The protocol wants 0: a probe then measures what was
-    learnt from the memory, not a memorised quiz question.
+    learnt from the memory, not a memorised quiz question. Whole prompts are compared: a probe
+    whose answer stem is the start of a studied sentence (``facts``' default ``probe_stem:
+    canonical``: "...\nAnswer: Ann lives in") does not leak by this measure; ``probe_stem:
+    reworded`` rewords the stem too.
 
     Args:
         stream: A built stream.
@@ -371,7 +374,6 @@ def probe_leakage(stream: Stream) -> float:
         Leaked probes / all probes, in [0, 1]; 0.0 for a stream without probes.
 
     Example:
-        >>> from tasks import make_task
         >>> cfg = StreamConfig(experiences=(ExperienceConfig(task="facts", n_study=6, n_query=6),))
         >>> probe_leakage(build_stream(cfg, 0, make_tasks(cfg)))
         0.0

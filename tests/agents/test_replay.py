@@ -127,7 +127,8 @@ def test_a_day_without_questions_still_consolidates_the_memory() -> None:
 def test_lexical_support_drops_answers_the_memory_does_not_hold() -> None:
     """The random tiny model's answers are noise: the support check drops them and counts the drops."""
     agent = _agent(dataclasses.replace(CFG, replay=ReplayConfig()))
-    report = agent.sleep(_window([(Q_ANN, "Rome")]))
+    with pytest.warns(RuntimeWarning, match="consolidates nothing.*support='none'"):
+        report = agent.sleep(_window([(Q_ANN, "Rome")]))
     rows, dropped = report.metrics["replay_rows"], report.metrics["replay_dropped"]
     assert rows == 12 and dropped == rows - report.metrics["examples"]
     assert dropped >= 10  # noise almost never consists of words of the memory line

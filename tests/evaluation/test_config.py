@@ -440,3 +440,16 @@ def test_stream_configs_refuse_more_items_than_the_limit() -> None:
     exp = ExperienceConfig(task="facts", n_study=50_000, n_query=1)
     with pytest.raises(ValueError, match="sum of n_study \\+ n_query"):
         StreamConfig(experiences=(exp, exp))
+
+
+@pytest.mark.parametrize("key", ["recall_prefixes", "recall_whole_lines"])
+def test_a_replaced_sleep_key_names_what_replaced_it(key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"'sleep\.{key}' no longer exists.*replay: \[cloze, queries\]"):
+        load_config(f"sleep: {{{key}: true}}")
+
+
+def test_a_replay_of_questions_only_on_a_day_without_questions_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"sleep\.replay is \[queries\] but queries_per_experience is 0"):
+        load_config("model: tiny\nqueries_per_experience: 0\nsleep: {replay: [queries]}\n")
+    assert load_config("model: tiny\nqueries_per_experience: 0\n").sleep.replay == ("cloze", "queries")
+    assert load_config("model: tiny\nagents: [in-context, sft]\nqueries_per_experience: 0\nsleep: {replay: [queries]}\n")

@@ -213,12 +213,20 @@ def test_agent_choice_in_the_env_counts_sleeps_and_never_overwrites() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [({"may_sleep": True, "due": False, "level": 0}, "level"), ({"may_sleep": False, "due": True, "level": 0}, "may_sleep"),
-     ({"may_sleep": 1, "due": False, "level": 1}, "may_sleep"), ({"may_sleep": True, "due": True, "level": -1}, "level"),
+     ({"may_sleep": 1, "due": False, "level": 1}, "may_sleep"), ({"may_sleep": True, "due": "no", "level": 1}, "due"), ({"may_sleep": True, "due": True, "level": -1}, "level"),
      ({"may_sleep": True, "due": True, "level": 1.0}, "level")],
 )
 def test_sleep_decision_refuses_states_the_protocol_cannot_honour(kwargs: dict, field: str) -> None:
     with pytest.raises(ValueError, match=rf"SleepDecision\.{field}"):
         SleepDecision(**kwargs)
+
+
+def test_sleep_decision_takes_numpy_scalars_as_plain_python_values() -> None:
+    import numpy as np
+
+    d = SleepDecision(may_sleep=np.bool_(True), due=np.array([1, 2]).sum() > 2, level=np.int64(1))
+    assert (d.may_sleep, d.due, d.level) == (True, True, 1)
+    assert type(d.may_sleep) is bool and type(d.due) is bool and type(d.level) is int
 
 
 class _Returns(Schedule):

@@ -154,7 +154,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                                 f"`sleep-env compare {path}`, or give `sleep-env run` a config with one seed and schedule")
         cfg = load_config(path)  # the argument is always a file path
         _default_notice(path, "running")
-        out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
+        out = Path(_out_dir(args.out) or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
         summary = run_experiment(cfg, out, quiet=args.quiet, force=args.force, tensorboard=not args.no_tensorboard)
     print_summary(json_safe(summary))  # as `sleep-env summary` prints the written summary.json (nan -> "-")
     print(f"\nrun directory: {out}  (summary.json, config.json, <agent>/steps.jsonl, <agent>/R.npy)")
@@ -167,7 +167,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.workers < 0:
         raise SleepEnvError(f"--workers must be >= 0 (0 = one per CPU core), got {args.workers}; pass e.g. --workers 2")
     ccfg = load_compare_config(Path(args.config))
-    out = Path(args.out or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}")
+    out = Path(_out_dir(args.out) or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}")
     result = compare(ccfg, out, executor=args.executor, address=args.address, workers=args.workers,
                      quiet=args.quiet, force=args.force)
     print(format_table(result))
@@ -250,9 +250,26 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sleep-env")
+    except PackageNotFoundError:  # run from a checkout that was not pip-installed
+        return "unknown (not installed)"
+
+
+def _out_dir(out: str | None) -> str | None:
+    """``--out`` as given (None when absent); a blank one is an error, not the default directory."""
+    if out is not None and not out.strip():
+        raise SleepEnvError(f"--out must name a directory, got {out!r}; leave --out out for runs/<timestamp>")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``sleep-env`` console script; returns the exit status."""
     parser = argparse.ArgumentParser(prog="sleep-env", description="Continual learning of language models with sleep.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run agents through a seeded stream and write a run directory")
     p.add_argument("config", nargs="?", help="YAML config (default: built-in defaults)")

@@ -232,6 +232,10 @@ def _run_agent(name: str, cfg: RunConfig, adir: Path, ckpt: dict | None, *, quie
     log(f"[{name}] loading {cfg.model} ...")
     bar = tqdm(total=n_items, desc=f"[{name}] seed {cfg.seed}", unit="item", disable=quiet, file=sys.stderr,
                leave=False, dynamic_ncols=True)
+    if quiet:  # transformers' own bars (weight loading) too
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     inner = _make_agent(name, cfg)
     agent = _Measured(inner, cfg, log, routed=name in ("sleep", "sft", "sft-replay", "sdft"), bar=bar, env=env)
     stateful = isinstance(inner, StatefulAgent)

@@ -442,3 +442,29 @@ def test_protocol_table_tabulates_run_directories_over_seeds(tiny_run) -> None:
     assert f"| {acc:.2f} [{acc:.2f}, {acc:.2f}] |" in rows["`sleep`"]  # the same run twice: min = max = mean
     with pytest.raises(SystemExit, match="no readable summary.json"):
         mod.table([ROOT / "docs"])
+
+
+def test_version_and_a_blank_out_dir(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.startswith("sleep-env ")
+    for cmd in (["run", "--out", ""], ["compare", str(ROOT / "examples" / "configs" / "compare_tiny.yaml"), "--out", " "]):
+        assert main(cmd) == 2
+        assert "--out must name a directory" in capsys.readouterr().err
+
+
+def test_quiet_run_prints_no_progress_bars(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from agents.models import tiny_model, tiny_tokenizer
+
+    tiny_model().save_pretrained(tmp_path / "m")  # a model loaded from disk: transformers shows a loading bar
+    tiny_tokenizer().save_pretrained(tmp_path / "m")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"model: {tmp_path / 'm'}\nagents: [in-context]\nexperiences: 1\nfacts_per_experience: 2\n"
+                   "queries_per_experience: 1\nfresh_facts: 2\nthreads: 1\n")
+    proc = subprocess.run([sys.executable, "-m", "evaluation.cli", "run", str(cfg), "--out", str(tmp_path / "r"), "--quiet"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Loading weights" not in proc.stderr and "it/s" not in proc.stderr

@@ -78,8 +78,16 @@ def build_env_config(cfg: RunConfig) -> EnvConfig:
 def _make_agent(name: str, cfg: RunConfig):
     import torch
 
-    from agents import (InContextAgent, ReplaySFTAgent, SDFTSleepAgent, SFTSleepAgent, SleepAgent, SleepAgentConfig,
-                        TransformersEngine, load_model)
+    from agents import (
+        InContextAgent,
+        ReplaySFTAgent,
+        SDFTSleepAgent,
+        SFTSleepAgent,
+        SleepAgent,
+        SleepAgentConfig,
+        TransformersEngine,
+        load_model,
+    )
     from agents.memory.experts import ExpertConfig
     from agents.replay import ReplayConfig
 

@@ -12,8 +12,8 @@ import gymnasium as gym
 import numpy as np
 
 from sleep_env._validate import as_opt_int, fail
-from sleep_env.env_state import check_header, env_state, read_probe_state
 from sleep_env.config import EnvConfig
+from sleep_env.env_state import check_header, env_state, read_probe_state
 from sleep_env.episode import Episode, episode_info, parse_action
 from sleep_env.errors import ResetNeeded, SleepEnvError, StreamExhausted
 from sleep_env.probes import experience_means, probe_item_scores, probe_set

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 
-from agents.replay import ReplayConfig
 from agents import (
     ContextReader,
     ExpertConfig,
@@ -25,6 +24,7 @@ from agents import (
 )
 from agents.baselines import ANSWER_PARAMS
 from agents.models import tiny_model, tiny_tokenizer
+from agents.replay import ReplayConfig
 from sleep_env import EnvConfig, ExperienceConfig, FixedInterval, SleepEnv, SleepReport, SleepWindow, StreamConfig
 
 Q_ANN = "Question: Where does Ann Berg live?\nAnswer: Ann Berg lives in"

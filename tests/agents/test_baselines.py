@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from agents import ExpertConfig, ReplaySFTAgent, SDFTSleepAgent, SFTSleepAgent, SleepAgent, SleepAgentConfig, TransformersEngine
-from agents.replay import ReplayConfig
 from agents.models import tiny_model, tiny_tokenizer
+from agents.replay import ReplayConfig
 from sleep_env import SleepWindow
 
 Q1 = "Question: Where does Ann Berg live?\nAnswer: Ann Berg lives in"

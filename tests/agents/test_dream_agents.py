@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agents.replay import ReplayConfig
 from agents.dreaming import DreamingConfig
 from agents.memory.experts import ExpertConfig
+from agents.replay import ReplayConfig
 from agents.seal import SEALAgent
 from sleep_env.types import SleepReport, SleepWindow
 from tests.agents.dream_testkit import MEMORIES, QUERIES, Q, _parseable

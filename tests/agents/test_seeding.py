@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from agents.replay import ReplayConfig
 from agents import ExpertConfig, SleepAgent, SleepAgentConfig, TransformersEngine
 from agents.memory import PoolExhausted
 from agents.models import tiny_model, tiny_tokenizer
+from agents.replay import ReplayConfig
 from agents.seeding import SeedingConfig
 from sleep_env import EnvConfig, ExperienceConfig, MultiLevel, SleepEnv, SleepWindow, StreamConfig, run_lifetime
 

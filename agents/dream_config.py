@@ -58,8 +58,8 @@ class DreamingConfig:
             window has answered queries, implications otherwise) or a key of :data:`TEMPLATES`.
         answers: Who answers a ``qa`` dream's questions: ``"dream"`` (default: the dream's own
             answers, as SEAL) or ``"teacher"`` (the model reading the window's memories through the
-            agent's context reader with the experts off, Knowledge Seeding's teacher, PAPER-NOTES
-            §2.10; a question it finds no memory line for is dropped). Measured with
+            agent's context reader with the experts off, Knowledge Seeding's teacher;
+            a question it finds no memory line for is dropped). Measured with
             ``examples/dream_trials.py --seed 0`` at lr 1e-3: own answers 4 of 6 trials raised tau,
             the teacher's 2 of 5: SmolLM2's teacher answers the dreams' oddly worded questions badly
             ("lives in a pet tortoise named"). Other templates always keep the dream's text.

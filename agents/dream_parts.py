@@ -301,7 +301,7 @@ def _demos(memories: Sequence[str]) -> list[tuple[str, str]]:
 
 # -- pure maths -----------------------------------------------------------------------------------------
 def gradient_alignment(grad: torch.Tensor, reference: torch.Tensor, kind: str = "cosine") -> float:
-    """Scalar importance of a dream from its SFT gradient (PAPER-NOTES §2.9 step 2; GREATS, arXiv 2409.19458).
+    """Scalar importance of a dream from its SFT gradient (arXiv 2606.03979 §3.4; GREATS, arXiv 2409.19458).
 
     Args:
         grad: (P,) float, flattened ``grad_theta L_SFT(dream)`` on the trainable tensors.
@@ -328,7 +328,7 @@ def gradient_alignment(grad: torch.Tensor, reference: torch.Tensor, kind: str = 
 
 
 def select_dreams(scores: Sequence[float], k: int, b: int, rng: np.random.Generator) -> list[int]:
-    """Top-``k`` indices by score plus ``b`` distinct random others (PAPER-NOTES §2.9 step 2).
+    """Top-``k`` indices by score plus ``b`` distinct random others.
 
     Args:
         scores: One score per dream (``-inf`` for a dream without rows: ranked last).

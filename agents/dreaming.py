@@ -1,4 +1,4 @@
-"""Dreaming: an RL-trained generator of synthetic rehearsal data (arXiv 2606.03979 §3.4; PAPER-NOTES §2.9).
+"""Dreaming: an RL-trained generator of synthetic rehearsal data (arXiv 2606.03979 §3.4).
 
 After consolidation the model writes its own training data ("dreams") about the sleep window's
 memories and keeps only what provably helps, SEAL-style (Zweiger et al. 2025, arXiv 2506.10943).

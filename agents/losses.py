@@ -5,7 +5,7 @@
 * :func:`levenshtein`, :func:`imitation_reward`: the Learning-to-Imitate reward of arXiv 2606.03979
   Eq. 3-4 (``gamma*r_sem + (1-gamma)*r_abs``).
 * :func:`group_advantages`, :func:`policy_gradient_loss`: GRPO-style group-normalised advantages
-  (arXiv 2402.03300, TRL's ``scale_rewards="group"``) and the sequence-mean surrogate (CASES C9-C10).
+  (arXiv 2402.03300, TRL's ``scale_rewards="group"``) and the sequence-mean surrogate.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def generalized_jsd(
     * ``beta == 0``: forward KL(T || S) (mode covering);
     * ``beta == 1``: reverse KL(S || T) (mode seeking);
     * otherwise: ``beta*KL(T || M) + (1-beta)*KL(S || M)`` (the paper's interior weights, which vanish
-      as beta approaches 0 or 1; values within 0.01 of an endpoint warn, see CASES C6).
+      as beta approaches 0 or 1; values within 0.01 of an endpoint warn).
 
     Args:
         student_logits: (B, L, V) float.
@@ -152,7 +152,7 @@ def imitation_reward(
     """Learning-to-Imitate reward ``gamma*r_sem + (1-gamma)*r_abs`` (arXiv 2606.03979 Eq. 3-4).
 
     ``r_abs = 1 - lev(pred, ref) / max(|pred|, |ref|)`` when ``lev <= z0`` (inclusive) else 0, and
-    1 when both are empty (CASES C17). ``r_sem`` is the frozen judge's verdict in {0, 1}; without one
+    1 when both are empty. ``r_sem`` is the frozen judge's verdict in {0, 1}; without one
     (``semantic=None``) it falls back to exact match. Strings are NFC-normalised and compared per code
     point; pass token ids for the paper's token-level distance.
 
@@ -198,7 +198,7 @@ def group_advantages(rewards: torch.Tensor, group_size: int, *, scale: bool = Tr
 
     ``a_i = (r_i - mean_g) / (std_g + eps)`` within each group of ``group_size`` consecutive samples,
     with the sample std (Bessel correction) as TRL computes it. NaN rewards (unscored samples) are
-    left out of their group's statistics and get advantage 0 (CASES C9); a group with fewer than two
+    left out of their group's statistics and get advantage 0; a group with fewer than two
     scored samples gets advantages 0.
 
     Args:
@@ -240,10 +240,10 @@ def policy_gradient_loss(
     Args:
         logprobs: (B, L) float, log-probabilities of the sampled tokens under the policy (with grad).
         advantages: (B,) float (no grad).
-        mask: (B, L) bool, True on completion tokens (CASES C8: derived from lengths, never from token values).
+        mask: (B, L) bool, True on completion tokens (derived from lengths, never from token values).
         reduction: ``"sequence-mean"`` (GRPO paper: mean over each sequence's tokens, then over
             sequences), ``"token-mean"`` (sum over all valid tokens / their count) or ``"sum-max"``
-            (Dr. GRPO: sum / (B * L)). CASES C10 gives each one's value on the same input.
+            (Dr. GRPO: sum / (B * L)).
 
     Returns:
         Scalar loss to minimise.

@@ -2,8 +2,7 @@
 
 Prompt convention: a task prompt whose last line starts with ``"Answer:"`` carries an *answer stem*
 (``"Answer: Zorvak Quillby lives in"``); the stem is typed into the assistant's turn so the model
-continues it (measured on SmolLM2-135M-Instruct: 0.85 vs 0.46 in-context exact match with 4 facts,
-OFFLINE-FACTS). Everything before it is the question.
+continues it (measured on SmolLM2-135M-Instruct: 0.85 vs 0.46 in-context exact match with 4 facts). Everything before it is the question.
 """
 
 from __future__ import annotations
@@ -104,7 +103,7 @@ class ContextReader:
     """Pick the lines of a context that are relevant to a question (lexical overlap).
 
     Small models read a short, relevant context far better than a long one (SmolLM2-135M: 0.47 exact
-    match with 12 facts in context, 0.97 with only the asked-about person's facts; OFFLINE-FACTS), so
+    match with 12 facts in context, 0.97 with only the asked-about person's facts), so
     agents answer from the ``top_k`` best-matching lines. Capitalised words (names) weigh
     ``name_weight``, other content words 1.
 

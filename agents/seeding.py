@@ -1,6 +1,6 @@
 """Knowledge Seeding: consolidate a faster memory into a fresh expert of the next level (arXiv 2606.03979 §3.3).
 
-One consolidation of level ``l`` into level ``l+1`` (PAPER-NOTES §2.5-2.8):
+One consolidation of level ``l`` into level ``l+1``:
 
 1. **Replay data D** comes from the *teacher* = the model before the sleep with its faster memory
    (the context when ``l = 0``; level ``l``'s experts otherwise). The caller builds it as
@@ -313,7 +313,7 @@ class KnowledgeSeeding:
                 loss = loss + (1.0 - cfg.alpha) * pg
                 rewards.append(r)
             opt.zero_grad()
-            if loss.requires_grad:  # an all-empty on-policy batch has no target token: no step (CASES C8)
+            if loss.requires_grad:  # an all-empty on-policy batch has no target token: no step
                 loss.backward()
                 opt.step()
             losses.append(float(loss.detach()))
@@ -389,7 +389,7 @@ class KnowledgeSeeding:
                           for c, ref, s in zip(conts, refs, semantic)])
         adv = group_advantages(r, cfg.group_size)
         keep = [i for i, c in enumerate(conts) if c]
-        if not keep:  # CASES C8: no target token -> no step, not a fake zero loss
+        if not keep:  # no target token -> no step, not a fake zero loss
             return torch.zeros(()), float(r.mean())
         self.engine.model.train()
         with self.routing(student_levels):

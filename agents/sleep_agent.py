@@ -1,6 +1,6 @@
 """``SleepAgent``: consolidates its memories level by level into fresh low-rank experts while asleep.
 
-The paper's memory consolidation (arXiv 2606.03979 §3.2-3.3; PAPER-NOTES §2.2-2.8) on a continuum of
+The paper's memory consolidation (arXiv 2606.03979 §3.2-3.3) on a continuum of
 levels: level 0 is the context, levels 1..K are expert pools (``ExpertConfig.levels``), the base
 weights are the slowest level. A sleep of level ``L`` (the env's ``SleepWindow.level``, e.g. from
 ``MultiLevel``) runs the consolidations ``0 -> 1, 1 -> 2, ..., L-1 -> L`` fast to slow, each by
@@ -24,7 +24,7 @@ says ``committed=False`` (see :class:`agents.seeding.SeedingConfig`).
 Routing: experts sit behind a sequence-level router. With ``router="lexical"`` (default) a question
 whose names appear in the context is answered from the context with experts off; otherwise it is
 answered closed-book with experts on. This keeps in-context reading intact after sleeps (a plain
-always-on adapter destroyed it: 0.53 -> 0.03 in-context exact match, OFFLINE-FACTS).
+always-on adapter destroyed it: 0.53 -> 0.03 in-context exact match, docs/consolidation.md).
 """
 
 from __future__ import annotations

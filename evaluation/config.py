@@ -1,6 +1,6 @@
 """Run configuration for ``sleep-env run``: a typed, validated dataclass loaded from YAML.
 
-YAML 1.1 surprises are handled field by field (CASES C14): ``lr: 1e-3`` (a string to PyYAML) becomes
+YAML 1.1 surprises are handled field by field: ``lr: 1e-3`` (a string to PyYAML) becomes
 the float 0.001, ``steps: 1e4`` the int 10000, ``router: off`` is refused rather than turned into
 ``False``, ``seed: 017`` is 17 (not YAML 1.1's octal 15) and ``threads: 1:30`` is refused (not
 base-60 90). Every error names the field, the value and the fix, and is raised as ``ConfigError``.
@@ -206,7 +206,7 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
         elif key == "stream":
             kwargs[key] = _stream_spec(f"{prefix}{key}", value)
         elif typ == "SleepSettings":
-            # only an empty ``sleep:`` means defaults; ``sleep: off`` (False) must not (CASES C14)
+            # only an empty ``sleep:`` means defaults; ``sleep: off`` (False) must not
             kwargs[key] = _build(SleepSettings, {} if value is None else value, prefix=f"{prefix}{key}.")
         else:
             kwargs[key] = _coerce(f"{prefix}{key}", value, typ, fields[key].default)

@@ -1,6 +1,6 @@
 """TensorBoard scalars on one strictly increasing global step, flushed so short runs are complete.
 
-CASES C13: an unflushed writer loses the last points of short runs, a per-phase step counter makes
+an unflushed writer loses the last points of short runs, a per-phase step counter makes
 curves zig-zag, and two runs sharing a log directory overlap. Here each lifetime writes its own
 directory, every tag's steps strictly increase (the global step is the number of env steps taken,
 shared by wake items, probes and sleeps), the writer is flushed after each probe round and sleep and

@@ -1,6 +1,6 @@
 """YAML reading for run configs: a safe loader that keeps YAML 1.1 numbers as text and refuses duplicate keys.
 
-YAML 1.1 reads ``017`` as octal 15 and ``1:30`` as base-60 90 (CASES C14); :class:`_Loader` keeps
+YAML 1.1 reads ``017`` as octal 15 and ``1:30`` as base-60 90; :class:`_Loader` keeps
 those forms as strings so the typed field decides what they mean (see ``evaluation.config_values``).
 """
 
@@ -15,7 +15,7 @@ import yaml
 from sleep_env.errors import ConfigError
 
 
-# YAML 1.1 reads "017" as octal 15 and "1:30" as base-60 90 (CASES C14). _Loader keeps these forms as
+# YAML 1.1 reads "017" as octal 15 and "1:30" as base-60 90. _Loader keeps these forms as
 # the raw string, so the field decides: an int field reads "017" as 17 and refuses "1:30" by name.
 _YAML11_NUMBER = re.compile(r"^[-+]?(0[0-7_]+|[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?)$")
 

@@ -18,7 +18,7 @@ _MAX_STEPS = 400  # per rule: enough to cross experience boundaries on small str
 
 
 def check_sleep_env(env: gym.Env, *, seed: int = 0) -> None:
-    """Check an env against gymnasium's API and the sleep-env contract (DESIGN.md §3).
+    """Check an env against gymnasium's API and the sleep-env contract.
 
     Rules, in order: gymnasium's ``check_env`` (render check skipped); the same seed gives the same
     first 20 observations and infos; a sleep request is granted exactly when ``may_sleep`` is 1;

@@ -1,6 +1,6 @@
 """The sleep environment: one episode is one lifetime over a stream of study and query items.
 
-See :class:`SleepEnv` for the contract (DESIGN.md §3).
+See :class:`SleepEnv` for the contract.
 """
 
 from __future__ import annotations
@@ -223,7 +223,7 @@ class SleepEnv(gym.Env):
         Args:
             action: ``{"response": str, "sleep": 0 or 1}`` (``sleep`` may be omitted = 0). While
                 asleep any action (even ``None``) wakes the agent and is otherwise ignored, by
-                design (DESIGN.md): the wake step carries no answer to check.
+                design: the wake step carries no answer to check.
 
         Returns:
             ``(observation, reward, terminated, truncated, info)``; reward in [0, 1], flags are
@@ -239,7 +239,7 @@ class SleepEnv(gym.Env):
         """
         ep = self._steppable()
         self._probe_rows = ()  # probes not submitted before this step lapse
-        if ep.window is not None:  # DESIGN.md: while asleep, any next action wakes the agent
+        if ep.window is not None:  # while asleep, any next action wakes the agent
             return self._wake(ep)
         response, wants_sleep = parse_action(action, MAX_PROMPT_CHARS)
         outcome = take_step(ep, self.config, response, wants_sleep)  # sets ep.window if it slept

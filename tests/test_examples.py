@@ -1,4 +1,4 @@
-"""Each example gets a tiny-settings smoke run in a fresh interpreter (STYLE.md §7)."""
+"""Each example gets a tiny-settings smoke run in a fresh interpreter."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Layering: the env core, the tasks and the metrics never load torch (STYLE.md §1).
+"""Layering: the env core, the tasks and the metrics never load torch.
 
 Each import runs in a fresh interpreter so that modules loaded by other tests cannot hide a leak.
 """

@@ -1,4 +1,4 @@
-"""The rollout-engine protocol, its data types, its errors and the teacher/student check (DESIGN.md §5).
+"""The rollout-engine protocol, its data types, its errors and the teacher/student check.
 
 **Logprob convention** (every engine's :meth:`~RolloutEngine.generate` *and*
 :meth:`~RolloutEngine.score` follow it, so the trainer's scoring matches the sampler's): a logprob is
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 #: The fixed text of the weight probe (:meth:`RolloutEngine.probe`): its summed completion logprob
-#: changes whenever the served weights change, so it proves which weights an engine serves (CASES C5).
+#: changes whenever the served weights change, so it proves which weights an engine serves.
 PROBE_PROMPT = "The quick brown fox"
 PROBE_COMPLETION = " jumps over the lazy dog, and 7 + 5 = 12."
 
@@ -47,11 +47,11 @@ class PromptTooLong(RolloutError, ValueError):
 
 
 class IncompatibleModels(RolloutError, ValueError):
-    """A teacher and a student do not share a tokenizer and vocabulary (CASES C7)."""
+    """A teacher and a student do not share a tokenizer and vocabulary."""
 
 
 class StaleWeights(RolloutError):
-    """After a weight update the engine's probe shows it still serves other weights (CASES C5)."""
+    """After a weight update the engine's probe shows it still serves other weights."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,7 +165,7 @@ def _vocab_fingerprint(tokenizer) -> tuple[int, int]:
 
 
 def check_compatible(teacher: RolloutEngine, student: RolloutEngine) -> None:
-    """Refuse a teacher/student pair whose token ids do not mean the same thing (CASES C7).
+    """Refuse a teacher/student pair whose token ids do not mean the same thing.
 
     Distillation compares the two models' distributions token id by token id, so both must use the
     same tokenizer (same token -> id map) and produce logits of the same width. Call it when a

@@ -47,7 +47,7 @@ def _prepends_specials_only(tokenizer) -> bool:
 
 
 def cut_completion(tokenizer, token_ids: list[int], eos_id: int | None, stop: Sequence[str] = ()):
-    """Cut one generated row at its first EOS and at the first stop string, per row (CASES C22).
+    """Cut one generated row at its first EOS and at the first stop string, per row.
 
     The text is decoded from the whole token run at once, so a character split over several byte
     tokens decodes whole (no U+FFFD). A stop string spanning token boundaries is found in the text.

@@ -10,7 +10,7 @@ into a wider MLP with biases (``mlp_bias=True``)::
 
 since ``silu(A_k^T x) * 1`` is the expert's hidden activation. Every pre-allocated expert of the pool
 gets its columns (inactive ones are zero), so the exported width is ``intermediate_size + pool_size *
-d_low`` whatever is active: the paper's expansion without shape changes (PAPER-NOTES §2.4), which lets
+d_low`` whatever is active: the paper's expansion without shape changes, which lets
 :meth:`VLLMEngine.load_weights` swap each consolidation's export in place.
 """
 

@@ -64,11 +64,11 @@ class TransformersEngine:
         model: A ``PreTrainedModel`` (decoder-only). Held by reference: in-place updates (the
             agent's experts) are served at once.
         tokenizer: Its tokenizer. The engine forces left padding and, when the tokenizer has no pad
-            token, uses its EOS id as the pad id (never adds a token, CASES C4).
+            token, uses its EOS id as the pad id (never adds a token).
         batch_size: Sequences per forward batch, >= 1.
         add_special_tokens: Whether encoding adds special tokens; ``None`` = only when the tokenizer
             merely prepends a BOS and has no chat template (rendered chat prompts carry their own
-            special tokens: no double BOS, CASES C20; a tokenizer that appends EOS, like ByT5's,
+            special tokens: no double BOS; a tokenizer that appends EOS, like ByT5's,
             would end every prompt with EOS).
         max_batch_tokens: Cap on a batch's padded size, rows x (longest prompt + budget), in tokens
             (like vLLM's ``max_num_batched_tokens``): mixed lengths then split into buckets instead of
@@ -131,7 +131,7 @@ class TransformersEngine:
 
         Raises:
             KeyError: a weight name is not a parameter or buffer of the model (a silently ignored
-                update is the stale-weights bug of CASES C5).
+                update is the stale-weights bug).
             FileNotFoundError: the directory holds no ``*.safetensors`` file.
         """
         if isinstance(weights, (str, os.PathLike)):
@@ -155,7 +155,7 @@ class TransformersEngine:
         """Summed logprob (nats, temperature 1) of the fixed probe completion under the served weights.
 
         Any weight change moves it; compare it to the trainer's value to prove the engine serves the
-        weights just trained (CASES C5). Cost: one forward pass over ~20 tokens.
+        weights just trained. Cost: one forward pass over ~20 tokens.
         """
         return float(self.score([PROBE_PROMPT], [PROBE_COMPLETION])[0].sum())
 
@@ -208,7 +208,7 @@ class TransformersEngine:
         """Sample completions, ``params.n`` per prompt, returned prompt-major (all n for prompt 0 first).
 
         Batching is length-bucketed; left padding makes each row's result independent of its
-        batch mates (CASES C4). Stop strings end each row on its own (C22).
+        batch mates. Stop strings end each row on its own (C22).
 
         Args:
             prompts: Rendered prompt texts (apply a chat template first, e.g. ``agents.PromptFormat``).

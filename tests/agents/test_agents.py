@@ -3,7 +3,7 @@
 Covers ``InContextAgent``/``SleepAgent`` actions, one ``SleepAgent.sleep`` (one expert unmasked, base
 weights untouched, closed-book logits changed, engine version bumped), the lexical router (in-context
 answers come from the base model), ``SleepAgentConfig`` validation, ``ContextReader`` and
-``PromptFormat`` (answer stem last; one BOS with a chat template, CASES C20).
+``PromptFormat`` (answer stem last; one BOS with a chat template).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""TransformersEngine on a tiny random model: batching, padding, logprobs, stop strings (CASES C4, C22)."""
+"""TransformersEngine on a tiny random model: batching, padding, logprobs, stop strings."""
 
 import numpy as np
 import pytest

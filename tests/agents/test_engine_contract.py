@@ -1,4 +1,4 @@
-"""The rollout-engine contract on tiny GPT-2, Llama and Qwen2 models (issue 5; CASES C4, C5, C7).
+"""The rollout-engine contract on tiny GPT-2, Llama and Qwen2 models (issue 5).
 
 Every test builds a random 2-layer model from a config and a byte tokenizer: no download, < 1 s each.
 """

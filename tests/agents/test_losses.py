@@ -1,4 +1,4 @@
-"""Loss identities and the right values of CASES C6."""
+"""Loss identities and hand-computed right values (generalized JSD, group advantages, surrogate reductions, masks)."""
 
 import math
 
@@ -95,7 +95,7 @@ def test_group_advantages_match_trl_grpo(g):
     torch.testing.assert_close(group_advantages(rewards, g), _trl_group_advantages(rewards, g), rtol=1e-5, atol=1e-6)
 
 
-# -- CASES C9: group advantages ------------------------------------------------------------------
+# -- group advantages ------------------------------------------------------------------
 
 
 def test_group_advantages_c9_values():
@@ -122,7 +122,7 @@ def test_group_advantages_rejects_bad_group_size():
         group_advantages(torch.zeros(6), 4)
 
 
-# -- CASES C10: reduction of the policy-gradient surrogate ----------------------------------------
+# -- reduction of the policy-gradient surrogate ----------------------------------------
 
 
 def _c10():
@@ -156,7 +156,7 @@ def test_policy_gradient_loss_is_zero_for_balanced_group_and_ignores_padding():
     assert three.item() == pytest.approx(policy_gradient_loss(lp[:2], adv[:2], mask[:2], reduction="token-mean").item(), abs=1e-6)
 
 
-# -- CASES C8: masks from lengths, never from token values ---------------------------------------
+# -- masks from lengths, never from token values ---------------------------------------
 
 
 def test_c8_masks_and_padding_invariance():
@@ -174,7 +174,7 @@ def test_c8_masks_and_padding_invariance():
     assert abs(generalized_jsd(pad_s, pad_t, beta=0.5, mask=mask).item() - generalized_jsd(s, t, beta=0.5).item()) < 1e-6
 
 
-# -- imitation reward (Eq. 3-4, CASES C17) -------------------------------------------------------
+# -- imitation reward (Eq. 3-4) -------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """Continuum memory levels on tiny GPT-2 / Llama / Qwen2 models: expansion, reset, routing, accounting, I/O.
 
-Mechanics only (random tiny models, CPU, seconds). CASES C18: frozen experts stay bit-identical,
+Mechanics only (random tiny models, CPU, seconds). Frozen experts stay bit-identical,
 adding an expert changes no other expert's flags, expansion keeps eval mode.
 """
 
@@ -107,7 +107,7 @@ def test_pool_exhausted_is_a_clear_error_and_overwrites_nothing() -> None:
 
 
 def test_frozen_expert_is_bit_identical_after_a_step_and_flags_are_independent() -> None:
-    """CASES C18 with E0 (older level-1 expert), E1 (new), E2 (added later)."""
+    """Frozen experts stay bit-identical, with E0 (older level-1 expert), E1 (new), E2 (added later)."""
     model = _llama()
     mem = ExpertMemory(model, ExpertConfig(d_low=4, pool_size=3))
     e0 = mem.expand(1)

@@ -1,4 +1,4 @@
-"""``load_config``: YAML 1.1 surprises are translated or refused field by field (CASES C14).
+"""``load_config``: YAML 1.1 surprises are translated or refused field by field.
 
 Raw PyYAML 6 values for reference: ``1e-3`` -> the string ``'1e-3'``; ``off``/``no``/``NO`` -> ``False``;
 ``017`` -> 15 (octal); ``1:30`` -> 90 (base 60); ``10_000`` -> 10000. The loader must hand the

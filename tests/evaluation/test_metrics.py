@@ -1,4 +1,4 @@
-"""Hand-computed accuracy matrices for ACC, BWT, FWT and forgetting (CASES.md C11, C12)."""
+"""Hand-computed accuracy matrices for ACC, BWT, FWT and forgetting."""
 
 import math
 from pathlib import Path
@@ -14,7 +14,7 @@ from evaluation.metrics import (
     summarize,
 )
 
-# The 3x3 matrix of CASES.md C11/C12: R[i, j] = score on experience j after experience i.
+# A hand-computed 3x3 matrix: R[i, j] = score on experience j after experience i.
 R3 = [
     [0.9, 0.2, 0.1],
     [0.7, 0.8, 0.3],

@@ -1,4 +1,4 @@
-"""TensorBoard scalars are complete on disk and strictly increasing (CASES C13), read back with EventAccumulator."""
+"""TensorBoard scalars are complete on disk and strictly increasing, read back with EventAccumulator."""
 
 from __future__ import annotations
 

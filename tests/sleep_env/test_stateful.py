@@ -1,4 +1,4 @@
-"""A hypothesis state machine over reset / step / request_sleep / submit_probes (STYLE.md §7).
+"""A hypothesis state machine over reset / step / request_sleep / submit_probes.
 
 Examples per run: the ``HYPOTHESIS_PROFILE`` profile of ``conftest.py`` (``default`` or ``thorough``).
 """

@@ -1,4 +1,4 @@
-"""gymnasium's vector envs over SleepEnv, and their default next-step autoreset (CASES.md C2).
+"""gymnasium's vector envs over SleepEnv, and their default next-step autoreset.
 
 ``AsyncVectorEnv`` needs ``shared_memory=False``: Text spaces have no shared-memory buffer.
 The sub-processes are forked (Linux default), so they see the test tasks registered by conftest.

@@ -27,7 +27,7 @@ import torch
 from agents.engine import SamplingParams, TransformersEngine
 from agents.prompting import ANSWER_PARAMS, ContextReader, PromptFormat
 from agents.seeding import completion_logits
-from agents.sleep_agent import RECALL_INSTRUCTION, SleepAgent
+from agents.sleep_agent import RECALL_INSTRUCTION, SleepAgent, warn_nothing_kept
 from sleep_env.errors import DependencyNotInstalled
 from sleep_env.types import SleepReport, SleepWindow
 
@@ -162,6 +162,8 @@ class ReplaySFTAgent(SFTSleepAgent):
         exs = self._teacher_rows([r.prompt for r in prompts], [r.context for r in prompts], old=False, check=True,
                                  logits=False)  # cross-entropy on the answer ids: no teacher logits needed
         kept = [(e.student_prompt, e.completion) for e in exs if e is not None]
+        if prompts and not kept:
+            warn_nothing_kept(len(prompts))
         self._replay_counts = {"replay_rows": float(len(prompts)), "replay_dropped": float(len(prompts) - len(kept))}
         return kept
 

@@ -83,6 +83,14 @@ class SleepAgentConfig(SeedingConfig):
             raise ValueError(f"replay must be a ReplayConfig, got {type(self.replay).__name__}; e.g. replay=ReplayConfig()")
 
 
+def warn_nothing_kept(n: int) -> None:
+    """Warn that a sleep keeps none of its ``n`` replay rows (it will consolidate nothing)."""
+    warnings.warn(f"the sleep consolidates nothing: the teacher's answers to all {n} replay prompts were dropped (the "
+                  "memory does not support them, or they were blank); a model that cannot read its context (e.g. the "
+                  "random 'tiny' preset) needs sleep: {support: none} in a run config, ReplayConfig(support='none') "
+                  "in Python", RuntimeWarning, stacklevel=3)
+
+
 class SleepAgent:
     """An agent that answers from context by day and consolidates its memories into experts by night.
 
@@ -334,9 +342,7 @@ class SleepAgent:
         rows = self._teacher_rows([r.prompt for r in prompts], [r.context for r in prompts], old=False, check=True)
         new = [e for e in rows if e is not None]
         if prompts and not new:
-            warnings.warn(f"the sleep consolidates nothing: the teacher's answers to all {len(prompts)} replay prompts were "
-                          "dropped (the memory does not support them, or they were blank); a model that cannot read its "
-                          "context (e.g. the random 'tiny' preset) needs ReplayConfig(support='none')", RuntimeWarning, stacklevel=3)
+            warn_nothing_kept(len(prompts))
         old = self._examples(self._sample(self.past_prompts), None, old=True)
         result = self.seeding.consolidate(new, old, level=1, student_levels=self.all_levels)
         result.metrics.update(replay_rows=float(len(prompts)), replay_dropped=float(len(prompts) - len(new)),

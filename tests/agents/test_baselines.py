@@ -84,3 +84,12 @@ def test_sdft_teacher_is_the_base_model_with_experts_off() -> None:
     assert blocks and all(b.gate == 0.0 for b in blocks)
     assert all(b.gate == 1.0 for b in agent.memory.blocks)  # the student keeps its experts on
     assert not any(p.requires_grad for p in trainer.teacher_model.parameters())
+
+
+def test_replay_sft_agent_warns_when_the_support_check_keeps_no_row() -> None:
+    import dataclasses
+
+    agent = ReplaySFTAgent(TransformersEngine(tiny_model(), tiny_tokenizer()), dataclasses.replace(CFG, replay=ReplayConfig()))
+    with pytest.warns(RuntimeWarning, match=r"consolidates nothing.*sleep: \{support: none\}"):
+        r = agent.sleep(WINDOW)
+    assert r.metrics["examples"] == 0.0 and r.metrics["replay_dropped"] == r.metrics["replay_rows"] == 9.0
